@@ -1,0 +1,33 @@
+# Sourced by scripts/*: make .venv (Python 3.11+) and install parbench into it when missing or stale.
+# Reinstalls when pyproject.toml changed since the last install (a hash stamp inside .venv).
+
+find_python() {
+  local candidate
+  for candidate in "${PYTHON:-}" python3 python3.13 python3.12 python3.11; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  echo "parbench needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)" >&2
+  return 1
+}
+
+ensure_venv() {
+  local extras="${1:-all,dev}" stamp want python
+  want="$(sha256sum pyproject.toml | cut -c1-16)-$extras"
+  stamp=.venv/.parbench-installed
+  if [ ! -x .venv/bin/python ]; then
+    python="$(find_python)"
+    echo "parbench: creating .venv with $("$python" --version)" >&2
+    "$python" -m venv .venv
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "parbench: installing parbench[$extras] into .venv (a minute or two the first time)" >&2
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]" >&2
+    echo "$want" > "$stamp"
+  fi
+}

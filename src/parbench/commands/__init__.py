@@ -1,0 +1,1 @@
+"""One module per `parbench` subcommand; cli.COMMANDS lists them."""

@@ -1,0 +1,61 @@
+"""Flags shared by commands that name cells (`run`, `sweep`): workload parameters and strategy options."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from parbench.errors import UserError
+
+# Dedicated flags for the built-in parameters and options; anything else goes through --param/--option.
+PARAM_FLAGS: tuple[tuple[str, str], ...] = (
+    ("size", "number of elements or items (1e6, 10_000_000 and 2**20 are accepted)"),
+    ("kernel", "array-sum kernel: python (plain loop, holds the GIL) or numpy (vectorised)"),
+    ("fill", "array-sum input: arange (0..size-1) or ones"),
+    ("delay", "delayed-square: seconds slept per item"),
+)
+OPTION_FLAGS: tuple[tuple[str, str], ...] = (
+    ("chunksize", "pool-map / process-pool-executor: tasks per message to a worker"),
+    ("batch", "value-lock / value-nolock: items per shared update"),
+)
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip().replace("-", "_"), value.strip()
+
+
+def add_param_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("workload parameters")
+    for name, help_text in PARAM_FLAGS:
+        group.add_argument(f"--{name}", help=help_text)
+    group.add_argument("--param", action="append", type=key_value, default=[], metavar="KEY=VALUE",
+                       help="any other workload parameter (plugins); repeatable")
+
+
+def add_option_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("strategy options")
+    for name, help_text in OPTION_FLAGS:
+        group.add_argument(f"--{name.replace('_', '-')}", dest=name, help=help_text)
+    group.add_argument("-o", "--option", action="append", type=key_value, default=[], metavar="KEY=VALUE",
+                       help="any other strategy option (plugins); repeatable")
+
+
+def _collect(args: argparse.Namespace, flags: tuple[tuple[str, str], ...], extra: list[tuple[str, str]],
+             what: str) -> dict[str, Any]:
+    found: dict[str, Any] = {name: getattr(args, name) for name, _ in flags if getattr(args, name) is not None}
+    for key, value in extra:
+        if key in found:
+            raise UserError(f"{what} {key!r} given twice")
+        found[key] = value
+    return found
+
+
+def params_from(args: argparse.Namespace) -> dict[str, Any]:
+    return _collect(args, PARAM_FLAGS, args.param, "parameter")
+
+
+def options_from(args: argparse.Namespace) -> dict[str, Any]:
+    return _collect(args, OPTION_FLAGS, args.option, "option")

@@ -1,0 +1,100 @@
+"""`parbench run`: measure one cell in this process and show every repeat, checked against the answer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+
+from rich.console import Console
+
+from parbench.commands.common import add_option_flags, add_param_flags, options_from, params_from
+from parbench.errors import UserError
+from parbench.params import parse_int
+from parbench.results.schema import Cell, Record, Sample
+from parbench.runner.cells import make_cell
+from parbench.runner.measure import measure
+from parbench.units import fmt_duration
+
+NAME = "run"
+HELP = "measure one workload x strategy x workers cell in this process; exit 1 if any result is WRONG"
+SHOWN_PHASES = ("spawn", "scatter", "compute", "gather")
+MAX_REPEAT = 10_000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-w", "--workload", default="array-sum", help="workload name (default: array-sum)")
+    parser.add_argument("-s", "--strategy", default="sequential", help="strategy name (default: sequential)")
+    parser.add_argument("-n", "--workers", help="worker count (default: 1 for sequential, else usable CPUs)")
+    parser.add_argument("--start-method", help="fork, spawn or forkserver (process strategies; default: "
+                                               "the platform's)")
+    parser.add_argument("--repeat", default="5", help="timed repeats (default: 5)")
+    parser.add_argument("--warmup", default="1", help="repeats run and checked first, not timed (default: 1)")
+    parser.add_argument("--json", action="store_true", help="print the record as JSON")
+    add_param_flags(parser)
+    add_option_flags(parser)
+
+
+def _counts(args: argparse.Namespace) -> tuple[int, int, int]:
+    repeat = parse_int(args.repeat, "--repeat")
+    warmup = parse_int(args.warmup, "--warmup")
+    if not 1 <= repeat <= MAX_REPEAT:
+        raise UserError(f"--repeat must be between 1 and {MAX_REPEAT}, got {repeat}")
+    if not 0 <= warmup <= MAX_REPEAT:
+        raise UserError(f"--warmup must be between 0 and {MAX_REPEAT}, got {warmup}")
+    if args.workers is not None:
+        workers = parse_int(args.workers, "--workers")
+    else:
+        workers = 1 if args.strategy == "sequential" else len(os.sched_getaffinity(0))
+    return repeat, warmup, workers
+
+
+def build_cell(args: argparse.Namespace) -> tuple[Cell, int, int]:
+    repeat, warmup, workers = _counts(args)
+    cell = make_cell(args.workload, params_from(args), args.strategy, workers, args.start_method,
+                     options_from(args))
+    return cell, repeat, warmup
+
+
+def _row(sample: Sample, workers: int) -> str:
+    phases = "  ".join(f"{fmt_duration(sample.phases.get(p)):>9}" for p in SHOWN_PHASES)
+    util = sample.cpu_ns / (sample.wall_ns * workers) if sample.wall_ns else 0.0
+    check = "[green]OK[/]" if sample.ok else "[bold red]WRONG[/]"
+    label = "warmup" if sample.warmup else f"#{sample.index + 1}"
+    return (f"{label:>6}  {fmt_duration(sample.wall_ns):>9}  {fmt_duration(sample.cpu_ns):>9}  {util:>5.0%}  "
+            f"{phases}  {sample.result:>22}  {check}")
+
+
+def _header() -> str:
+    phases = "  ".join(f"{p:>9}" for p in SHOWN_PHASES)
+    return f"{'repeat':>6}  {'wall':>9}  {'cpu':>9}  {'util':>5}  {phases}  {'result':>22}  check"
+
+
+def _summary(record: Record) -> str:
+    walls = [s.wall_ns for s in record.timed]
+    median = statistics.median(walls) if walls else None
+    verdict = {"OK": "[green]OK[/]", "WRONG": f"[bold red]WRONG[/] ({len(record.wrong)} repeat(s) off)"}.get(
+        record.status, f"[bold red]{record.status}[/]")
+    return (f"median {fmt_duration(median)} over {len(walls)} repeat(s) | setup {fmt_duration(record.setup_ns)}"
+            f" | teardown {fmt_duration(record.teardown_ns)} | expected {record.expected} | {verdict}")
+
+
+def main(args: argparse.Namespace) -> int:
+    cell, repeat, warmup = build_cell(args)
+    console = Console(highlight=False)
+    on_sample = None
+    if not args.json:
+        console.print(f"[bold]{cell.label()}[/]")
+        console.print(_header())
+        on_sample = lambda s: console.print(_row(s, cell.workers))  # noqa: E731
+    record = measure(cell, repeat, warmup, on_sample)
+    if record.status == "UNAVAILABLE":
+        raise UserError(f"{cell.strategy} cannot run here: {record.error}")
+    if args.json:
+        print(json.dumps(record.to_dict(), indent=2))
+    else:
+        console.print(_summary(record))
+        if record.error:
+            console.print(f"[red]error:[/] {record.error}")
+    return 0 if record.status == "OK" else 1

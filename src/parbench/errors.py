@@ -1,0 +1,19 @@
+"""Error types that decide how the CLI ends.
+
+UserError is bad input: one line on stderr, exit code 2, nothing written. StrategyError is a run that
+went wrong at run time (a worker raised or died): one line, exit 1. Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input from the user: shown as one line, exit code 2."""
+
+
+class StrategyError(RuntimeError):
+    """A strategy failed while running: a worker raised, died or never answered."""
+
+
+class Unavailable(StrategyError):
+    """A strategy cannot run here (missing package, start method, no room); the reason is the message."""

@@ -1,0 +1,122 @@
+"""Which workloads and strategies exist: an explicit table of built-ins plus entry-point plugins.
+
+Third parties declare `[project.entry-points."parbench.strategies"] name = "pkg.module:Class"` (and
+likewise `parbench.workloads`). A plugin that fails to import is kept with its error, shown by
+`parbench list`, and only fails the commands that ask for it by name.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Generic, TypeVar
+
+from parbench.errors import UserError
+from parbench.params import did_you_mean
+from parbench.strategies.base import Strategy
+from parbench.workloads.base import Workload
+
+T = TypeVar("T")
+
+STRATEGY_GROUP = "parbench.strategies"
+WORKLOAD_GROUP = "parbench.workloads"
+
+BUILTIN_WORKLOADS: dict[str, str] = {
+    "array-sum": "parbench.workloads.array_sum:ArraySum",
+    "delayed-square": "parbench.workloads.delayed_square:DelayedSquare",
+}
+
+BUILTIN_STRATEGIES: dict[str, str] = {
+    "sequential": "parbench.strategies.sequential:Sequential",
+    "threads": "parbench.strategies.threads:Threads",
+    "thread-pool": "parbench.strategies.threads:ThreadPool",
+    "process-pipe": "parbench.strategies.pipe:ProcessPipe",
+    "process-queue": "parbench.strategies.queues:ProcessQueue",
+    "value-lock": "parbench.strategies.values:ValueLock",
+    "value-nolock": "parbench.strategies.values:ValueNoLock",
+    "manager": "parbench.strategies.manager:ManagerDict",
+    "mp-array": "parbench.strategies.shared:MpArray",
+    "shared-array": "parbench.strategies.shared:SharedArrayStrategy",
+    "shared-memory": "parbench.strategies.shared:SharedMemoryStrategy",
+    "pool-map": "parbench.strategies.pool:PoolMap",
+    "process-pool-executor": "parbench.strategies.pool:ProcessPoolExecutorStrategy",
+}
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered name: where it comes from, and the loaded class or why it could not load."""
+
+    name: str
+    target: str
+    origin: str
+    obj: T | None = None
+    error: str | None = None
+
+
+def _import(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _load(name: str, target: str, origin: str, loader: Callable[[], Any], check: Callable[[Any], str | None],
+          ) -> Entry[Any]:
+    try:
+        obj = loader()
+    except Exception as exc:  # a broken plugin must never break the CLI
+        return Entry(name, target, origin, error=f"cannot load {target}: {type(exc).__name__}: {exc}")
+    problem = check(obj)
+    return Entry(name, target, origin, obj=None if problem else obj, error=problem)
+
+
+def _check_strategy(obj: Any) -> str | None:
+    missing = [a for a in ("name", "family", "available", "setup", "run", "teardown") if not hasattr(obj, a)]
+    return f"not a strategy (missing {', '.join(missing)})" if missing else None
+
+
+def _check_workload(obj: Any) -> str | None:
+    missing = [a for a in ("name", "parameters", "from_params", "make_input", "tasks", "kernel", "expected")
+               if not hasattr(obj, a)]
+    return f"not a workload (missing {', '.join(missing)})" if missing else None
+
+
+def _collect(builtins: dict[str, str], group: str, check: Callable[[Any], str | None]) -> dict[str, Entry[Any]]:
+    found = {name: _load(name, t, "built-in", functools.partial(_import, t), check) for name, t in builtins.items()}
+    for ep in entry_points().select(group=group):
+        origin = f"plugin {ep.dist.name if ep.dist else '?'}"
+        if ep.name in found:
+            found[f"{ep.name} ({origin})"] = Entry(ep.name, ep.value, origin,
+                                                   error=f"name {ep.name!r} is already taken; plugin ignored")
+            continue
+        found[ep.name] = _load(ep.name, ep.value, origin, ep.load, check)
+    return found
+
+
+@functools.cache
+def strategies() -> dict[str, Entry[type[Strategy]]]:
+    return _collect(BUILTIN_STRATEGIES, STRATEGY_GROUP, _check_strategy)
+
+
+@functools.cache
+def workloads() -> dict[str, Entry[type[Workload]]]:
+    return _collect(BUILTIN_WORKLOADS, WORKLOAD_GROUP, _check_workload)
+
+
+def _get(entries: dict[str, Entry[T]], kind: str, name: str) -> T:
+    entry = entries.get(name)
+    if entry is None:
+        raise UserError(f"unknown {kind} {name!r}{did_you_mean(name, entries)}; `parbench list` shows them all")
+    if entry.obj is None:
+        raise UserError(f"{kind} {name!r} is broken: {entry.error}")
+    return entry.obj
+
+
+def get_strategy(name: str) -> type[Strategy]:
+    return _get(strategies(), "strategy", name)
+
+
+def get_workload(name: str) -> type[Workload]:
+    return _get(workloads(), "workload", name)

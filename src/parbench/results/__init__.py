@@ -1,0 +1,1 @@
+"""Records, their storage and the environment they were measured in."""

@@ -1,0 +1,116 @@
+"""The record format: what measuring one cell produced. Frozen dataclasses, JSON in and out.
+
+SCHEMA_VERSION history (bump on any change a reader must know about; say how to migrate):
+  1 - first format (parbench 0.1.0).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, get_args
+
+SCHEMA_VERSION = 1
+
+Status = Literal["OK", "WRONG", "TIMEOUT", "CRASHED", "ERROR", "UNAVAILABLE"]
+STATUSES: tuple[str, ...] = get_args(Status)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of a sweep: workload + its parameters, strategy + its options, workers, start method."""
+
+    workload: str
+    params: Mapping[str, Any]
+    strategy: str
+    workers: int
+    start_method: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def key(self) -> str:
+        """A canonical string identifying the cell (resume and compare match on it)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def label(self) -> str:
+        params = " ".join(f"{k}={_short(v)}" for k, v in self.params.items())
+        opts = "".join(f" {k}={v}" for k, v in self.options.items())
+        how = f" {self.start_method}" if self.start_method else ""
+        return f"{self.workload}[{params}] {self.strategy} x{self.workers}{how}{opts}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"workload": self.workload, "params": dict(self.params), "strategy": self.strategy,
+                "workers": self.workers, "start_method": self.start_method, "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Cell:
+        return cls(raw["workload"], dict(raw["params"]), raw["strategy"], int(raw["workers"]),
+                   raw.get("start_method"), dict(raw.get("options") or {}))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, int) and value >= 10_000 and str(value).rstrip("0") == "1":
+        return f"1e{len(str(value)) - 1}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One repeat (warmup or timed): wall and process-tree CPU time, phase times, result, exact or not."""
+
+    index: int
+    wall_ns: int
+    cpu_ns: int
+    phases: Mapping[str, int]
+    result: int
+    ok: bool
+    warmup: bool = False
+
+
+@dataclass(frozen=True)
+class Record:
+    """Everything measuring one cell produced, or why it could not be measured."""
+
+    cell: Cell
+    status: Status
+    expected: int | None = None
+    samples: tuple[Sample, ...] = ()
+    warmup: int = 0
+    setup_ns: int | None = None
+    teardown_ns: int | None = None
+    cpus: tuple[int, ...] = ()
+    peak_rss: int | None = None
+    peak_rss_children: int | None = None
+    error: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    started: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def timed(self) -> list[Sample]:
+        """The samples statistics use: warmups are checked for correctness but not timed."""
+        return [s for s in self.samples if not s.warmup]
+
+    @property
+    def wrong(self) -> list[Sample]:
+        return [s for s in self.samples if not s.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        raw = asdict(self)
+        raw["cell"] = self.cell.to_dict()
+        return raw
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Record:
+        version = raw.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"record has schema_version {version!r}; this parbench reads {SCHEMA_VERSION}")
+        status = raw["status"]
+        if status not in STATUSES:
+            raise ValueError(f"record has unknown status {status!r}")
+        samples = tuple(Sample(**s) for s in raw.get("samples", ()))
+        fields = {k: v for k, v in raw.items() if k not in ("cell", "samples", "cpus")}
+        return cls(cell=Cell.from_dict(raw["cell"]), samples=samples, cpus=tuple(raw.get("cpus", ())), **fields)

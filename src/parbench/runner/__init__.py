@@ -1,0 +1,1 @@
+"""From a sweep spec to measured records: plan, cells, probe, sweep."""

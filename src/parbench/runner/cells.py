@@ -1,0 +1,55 @@
+"""Build a validated Cell from user input: every bad value becomes a one-line UserError."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Mapping
+
+from parbench import registry
+from parbench.errors import UserError
+from parbench.params import did_you_mean, resolve
+from parbench.results.schema import Cell
+from parbench.strategies.base import START_METHODS
+
+
+def max_workers() -> int:
+    """The most workers a cell may ask for: beyond 32 per CPU it is a typo, not an experiment."""
+    return 32 * (os.cpu_count() or 1)
+
+
+def check_workers(workers: int) -> int:
+    limit = max_workers()
+    if not 1 <= workers <= limit:
+        raise UserError(f"workers must be between 1 and {limit} (32 x {os.cpu_count()} CPUs), got {workers}")
+    return workers
+
+
+def check_start_method(method: str) -> str:
+    if method not in START_METHODS:
+        raise UserError(f"unknown start method {method!r}; choose from {', '.join(START_METHODS)}"
+                        + did_you_mean(method, START_METHODS))
+    return method
+
+
+def default_start_method() -> str:
+    return multiprocessing.get_context().get_start_method()
+
+
+def make_cell(workload: str, params: Mapping[str, object], strategy: str, workers: int,
+              start_method: str | None = None, options: Mapping[str, object] | None = None) -> Cell:
+    """Resolve names, parameters and options; the Cell holds only validated, canonical values."""
+    workload_cls = registry.get_workload(workload)
+    strategy_cls = registry.get_strategy(strategy)
+    resolved = workload_cls.from_params(params).params()
+    check_workers(workers)
+    if strategy_cls.max_workers is not None and workers > strategy_cls.max_workers:
+        raise UserError(f"{strategy} runs on at most {strategy_cls.max_workers} worker(s), got {workers}")
+    if start_method is not None:
+        check_start_method(start_method)
+        if not strategy_cls.uses_start_method:
+            raise UserError(f"{strategy} runs in one process: a start method does not apply")
+    elif strategy_cls.uses_start_method:
+        start_method = default_start_method()
+    opts = resolve(strategy_cls.options, options or {}, strategy)
+    return Cell(workload, resolved, strategy, workers, start_method, opts)

@@ -1,0 +1,133 @@
+"""Measure one cell in this process: setup, warmups, timed repeats, teardown, every result checked.
+
+`parbench run` calls it directly; the sweep's probe calls it in a fresh, pinned process.
+Wall time is perf_counter_ns around `run()` alone; CPU time and memory are read outside that window so
+the harness's own bookkeeping never lands inside a measured interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import resource
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from parbench import registry
+from parbench.errors import StrategyError, Unavailable
+from parbench.results.schema import Cell, Record, Sample, Status
+from parbench.strategies.base import Context, PhaseClock, Strategy
+
+
+class TreeCpu:
+    """User+system CPU time of this process and every descendant, reaped or alive, in nanoseconds."""
+
+    def __init__(self) -> None:
+        self.me = psutil.Process()
+
+    def __call__(self) -> int:
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total = time.process_time_ns() + int((kids.ru_utime + kids.ru_stime) * 1e9)
+        for child in self.me.children(recursive=True):
+            total += _live_cpu_ns(child)
+        return total
+
+    def peak_rss_children(self) -> int:
+        """Largest RSS of any child: reaped ones by their peak, live ones by their current size."""
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        for child in self.me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, child.memory_info().rss)
+        return peak
+
+
+def _live_cpu_ns(proc: psutil.Process) -> int:
+    """A live process's own CPU time from /proc/<pid>/schedstat (ns; /proc/stat ticks are 10 ms), plus its
+    reaped children's."""
+    try:
+        times = proc.cpu_times()
+        own = int((times.user + times.system) * 1e9)
+        schedstat = Path(f"/proc/{proc.pid}/schedstat")
+        if schedstat.exists():
+            own = int(schedstat.read_text().split()[0])
+        return own + int((times.children_user + times.children_system) * 1e9)
+    except (psutil.Error, OSError, ValueError, IndexError):
+        return 0  # it ended between listing and reading: its time moves to its parent's children
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _one(strategy: Strategy, cpu: TreeCpu, index: int, expected: int, warmup: bool) -> Sample:
+    gc.collect()
+    clock = PhaseClock()
+    c0 = cpu()
+    t0 = time.perf_counter_ns()
+    result = strategy.run(clock)
+    t1 = time.perf_counter_ns()
+    phases = clock.stop()
+    c1 = cpu()
+    return Sample(index, t1 - t0, c1 - c0, phases, int(result), int(result) == expected, warmup)
+
+
+def _status(samples: list[Sample], error: str | None, unavailable: bool) -> Status:
+    if unavailable:
+        return "UNAVAILABLE"
+    if any(not s.ok for s in samples):
+        return "WRONG"  # a wrong answer outranks a later failure: it is the finding
+    return "ERROR" if error else "OK"
+
+
+def measure(cell: Cell, repeat: int, warmup: int = 0,
+            on_sample: Callable[[Sample], None] | None = None) -> Record:
+    """Measure `cell`: `warmup` checked-but-untimed repeats, then `repeat` timed ones."""
+    started = now_iso()
+    workload = registry.get_workload(cell.workload).from_params(cell.params)
+    strategy_cls = registry.get_strategy(cell.strategy)
+    expected = workload.expected()
+    reason = strategy_cls.available(cell.start_method)
+    if reason:
+        return Record(cell, "UNAVAILABLE", expected, error=reason, started=started)
+    strategy = strategy_cls(Context(workload, workload.make_input(), cell.workers, cell.start_method,
+                                    cell.options))
+    cpu, samples = TreeCpu(), []
+    error: str | None = None
+    unavailable = False
+    setup_ns = teardown_ns = None
+    try:
+        t0 = time.perf_counter_ns()
+        strategy.setup()
+        setup_ns = time.perf_counter_ns() - t0
+        for i in range(warmup + repeat):
+            sample = _one(strategy, cpu, i - warmup, expected, warmup=i < warmup)
+            samples.append(sample)
+            if on_sample is not None:
+                on_sample(sample)
+    except Unavailable as exc:
+        unavailable, error = True, str(exc)
+    except StrategyError as exc:
+        error = str(exc)
+    finally:
+        peak_children = cpu.peak_rss_children()
+        t0 = time.perf_counter_ns()
+        try:
+            strategy.teardown()
+        except Exception as exc:
+            error = error or f"teardown failed: {type(exc).__name__}: {exc}"
+        teardown_ns = time.perf_counter_ns() - t0
+    return Record(cell, _status(samples, error, unavailable), expected, tuple(samples), warmup, setup_ns,
+                  teardown_ns, tuple(_affinity()), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  peak_children, error, strategy.extra(), started)
+
+
+def _affinity() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return list(range(os.cpu_count() or 1))

@@ -1,0 +1,37 @@
+"""Names of the /dev/shm segments parbench creates, and their cleanup.
+
+Every segment is named `parbench-<owner pid>-<random>`: a driver that had to kill a probe (timeout,
+Ctrl-C) removes what that probe left behind by its pid, without knowing which strategy made it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PREFIX = "parbench-"
+SHM_DIR = Path("/dev/shm")
+
+
+def segment_name(tag: str, owner: int | None = None) -> str:
+    """A fresh, unique segment name owned by `owner` (default: this process)."""
+    return f"{PREFIX}{owner or os.getpid()}-{secrets.token_hex(4)}-{tag}"
+
+
+def leftover_segments(owner: int | None = None) -> list[Path]:
+    """Segments in /dev/shm named by parbench (for `owner` only, when given)."""
+    pattern = f"{PREFIX}{owner}-*" if owner is not None else f"{PREFIX}*"
+    return sorted(SHM_DIR.glob(pattern)) if SHM_DIR.is_dir() else []
+
+
+def remove_segments(owner: int) -> list[str]:
+    """Unlink every segment left by process `owner`; returns the names removed."""
+    removed = []
+    for path in leftover_segments(owner):
+        try:
+            path.unlink()
+            removed.append(path.name)
+        except FileNotFoundError:
+            pass
+    return removed

@@ -1,0 +1,47 @@
+"""manager: partials written into a Manager().dict(), a proxy to a server process."""
+
+from __future__ import annotations
+
+import multiprocessing.connection
+from typing import Any, ClassVar
+
+import numpy as np
+
+from parbench.strategies.base import Crew, PhaseClock, ProcessStrategy, compute_share, window_of
+from parbench.workloads.base import Task, Workload
+
+
+def _manager_worker(conn: multiprocessing.connection.Connection, workload: Workload, window: np.ndarray | None,
+                    tasks: list[Task], index: int, results: Any) -> None:
+    results[index] = compute_share(workload, window, tasks[0].lo, tasks)
+
+
+class ManagerDict(ProcessStrategy):
+    """A Manager server started in setup; a Process per worker per run writes its partial into a dict proxy."""
+
+    name: ClassVar[str] = "manager"
+    summary: ClassVar[str] = "a Process per worker per run; partials written into a Manager().dict() proxy"
+
+    def setup(self) -> None:
+        self.manager = self.ctx.mp().Manager()
+
+    def run(self, clock: PhaseClock) -> int:
+        clock.mark("spawn")
+        ctx, shares = self.ctx, self.ctx.shares()
+        results = self.manager.dict()
+        args = [(ctx.workload, window_of(ctx.data, tasks), tasks, i, results) for i, tasks in enumerate(shares)]
+        crew = Crew(ctx.mp(), _manager_worker, args)
+        try:
+            crew.start()
+            clock.mark("compute")
+            crew.wait()
+            clock.mark("gather")
+            partials = results.copy()
+            return ctx.workload.combine(partials[i] for i in range(len(shares)))
+        finally:
+            crew.stop()
+
+    def teardown(self) -> None:
+        manager = getattr(self, "manager", None)
+        if manager is not None:
+            manager.shutdown()

@@ -1,0 +1,111 @@
+"""pool-map and process-pool-executor: worker processes started once in setup, tasks mapped each run."""
+
+from __future__ import annotations
+
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, ClassVar
+
+import numpy as np
+
+from parbench.errors import StrategyError
+from parbench.params import Param
+from parbench.strategies.base import PhaseClock, ProcessStrategy, describe_exception, describe_exit
+from parbench.workloads.base import Task, Workload
+
+_CHUNKSIZE = Param("chunksize", int, 0, "tasks per message to a worker (0: the library's own choice)", minimum=0)
+# How often the Pool is checked for dead workers while a map is pending.
+_POLL_S = 0.05
+
+
+def _ignore_sigint() -> None:
+    # The parent owns Ctrl-C and tears the pool down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _pool_task(item: tuple[Workload, np.ndarray | None, Task]) -> int:
+    workload, chunk, task = item
+    return workload.kernel(chunk, task)
+
+
+def _noop(_: object) -> None:
+    return None
+
+
+class _Mapped(ProcessStrategy):
+    """The payload both pools map: (workload, the task's slice, task), pickled by the pool itself."""
+
+    options: ClassVar[tuple[Param, ...]] = (_CHUNKSIZE,)
+
+    def payload(self) -> list[tuple[Workload, np.ndarray | None, Task]]:
+        workload, data = self.ctx.workload, self.ctx.data
+        return [(workload, workload.chunk(data, task), task) for task in self.ctx.tasks()]
+
+    def chunksize(self) -> int:
+        return int(self.ctx.options.get("chunksize", 0))
+
+
+class PoolMap(_Mapped):
+    """multiprocessing.Pool started in setup; Pool.map over the tasks every run (the course's Pool)."""
+
+    name: ClassVar[str] = "pool-map"
+    summary: ClassVar[str] = "multiprocessing.Pool started once; Pool.map over the tasks (slices pickled) each run"
+
+    def setup(self) -> None:
+        pool: Any = self.ctx.mp().Pool(self.ctx.workers, initializer=_ignore_sigint)
+        self.pool = pool
+        # Pool.map never returns if a worker dies mid-task: keep the originals to notice that.
+        self.members = list(pool._pool)  # private, but the only handle on the workers
+
+    def run(self, clock: PhaseClock) -> int:
+        clock.mark("compute")
+        pending = self.pool.map_async(_pool_task, self.payload(), self.chunksize() or None)
+        while not pending.ready():
+            pending.wait(_POLL_S)
+            self._check_members()
+        try:
+            partials = pending.get()
+        except Exception as exc:
+            raise StrategyError(f"a pool worker raised {describe_exception(exc)}") from exc
+        clock.mark("gather")
+        return self.ctx.workload.combine(partials)
+
+    def _check_members(self) -> None:
+        for proc in self.members:
+            if proc.exitcode is not None:
+                raise StrategyError(f"pool worker pid {proc.pid} {describe_exit(proc.exitcode)}")
+
+    def teardown(self) -> None:
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.terminate()  # workers hold no state worth a graceful close; terminate never hangs
+            pool.join()
+
+
+class ProcessPoolExecutorStrategy(_Mapped):
+    """concurrent.futures.ProcessPoolExecutor started (and warmed) in setup; executor.map every run."""
+
+    name: ClassVar[str] = "process-pool-executor"
+    summary: ClassVar[str] = "ProcessPoolExecutor started once; executor.map over the tasks each run"
+
+    def setup(self) -> None:
+        self.executor = ProcessPoolExecutor(self.ctx.workers, mp_context=self.ctx.mp(), initializer=_ignore_sigint)
+        # Workers start lazily; start them all now so runs measure the steady state.
+        list(self.executor.map(_noop, range(self.ctx.workers)))
+
+    def run(self, clock: PhaseClock) -> int:
+        clock.mark("compute")
+        try:
+            partials = list(self.executor.map(_pool_task, self.payload(), chunksize=max(1, self.chunksize())))
+        except BrokenProcessPool as exc:
+            raise StrategyError(f"a pool worker died: {exc}") from exc
+        except Exception as exc:
+            raise StrategyError(f"a pool worker raised {describe_exception(exc)}") from exc
+        clock.mark("gather")
+        return self.ctx.workload.combine(partials)
+
+    def teardown(self) -> None:
+        executor = getattr(self, "executor", None)
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)

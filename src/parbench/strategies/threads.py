@@ -1,0 +1,79 @@
+"""threads and thread-pool: parallel only where the kernel releases the GIL (numpy, sleep)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from parbench.errors import StrategyError
+from parbench.strategies.base import (
+    BaseStrategy,
+    Family,
+    PhaseClock,
+    compute_share,
+    describe_exception,
+    window_of,
+)
+from parbench.workloads.base import Task
+
+
+class Threads(BaseStrategy):
+    """One threading.Thread per worker, started and joined every run (the course's Thread example)."""
+
+    name: ClassVar[str] = "threads"
+    family: ClassVar[Family] = "threads"
+    summary: ClassVar[str] = "a threading.Thread per worker per run; shared memory for free, but one GIL"
+
+    def run(self, clock: PhaseClock) -> int:
+        clock.mark("spawn")
+        ctx, shares = self.ctx, self.ctx.shares()
+        partials: list[int] = [0] * len(shares)
+        errors: list[str] = []
+
+        def work(i: int, tasks: list[Task]) -> None:
+            try:
+                partials[i] = compute_share(ctx.workload, window_of(ctx.data, tasks), tasks[0].lo, tasks)
+            except BaseException as exc:
+                errors.append(f"thread {i} raised {describe_exception(exc)}")
+
+        threads = [threading.Thread(target=work, args=(i, t), daemon=True) for i, t in enumerate(shares)]
+        for thread in threads:
+            thread.start()
+        clock.mark("compute")
+        for thread in threads:
+            thread.join()
+        clock.mark("gather")
+        if errors:
+            raise StrategyError(errors[0])
+        return ctx.workload.combine(partials)
+
+
+class ThreadPool(BaseStrategy):
+    """A ThreadPoolExecutor started once in setup; `map` over the tasks every run."""
+
+    name: ClassVar[str] = "thread-pool"
+    family: ClassVar[Family] = "threads"
+    summary: ClassVar[str] = "concurrent.futures.ThreadPoolExecutor.map over the tasks; threads kept warm"
+
+    def setup(self) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=self.ctx.workers, thread_name_prefix="parbench")
+        # Start every thread now so that runs measure the steady state, not lazy thread creation.
+        barrier = threading.Barrier(self.ctx.workers, timeout=60)
+        list(self.executor.map(lambda _: barrier.wait(), range(self.ctx.workers)))
+
+    def run(self, clock: PhaseClock) -> int:
+        clock.mark("compute")
+        workload, data = self.ctx.workload, self.ctx.data
+        try:
+            partials = list(self.executor.map(lambda t: workload.kernel(workload.chunk(data, t), t),
+                                              self.ctx.tasks()))
+        except Exception as exc:
+            raise StrategyError(f"a pool thread raised {describe_exception(exc)}") from exc
+        clock.mark("gather")
+        return workload.combine(partials)
+
+    def teardown(self) -> None:
+        executor: Any = getattr(self, "executor", None)
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)

@@ -56,11 +56,26 @@ def _leaked_segments() -> list[str]:
     return leaked
 
 
+# multiprocessing's own helpers live as long as the process that started them and exit with it.
+_STDLIB_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+def _our_children() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if not any(h in " ".join(proc.cmdline()) for h in _STDLIB_HELPERS):
+                found.append(proc)
+        except psutil.Error:
+            pass
+    return found
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leftovers() -> Iterator[None]:
     """After the whole suite: no /dev/shm segment of ours and no child process of ours still alive."""
     yield
-    children = [p for p in psutil.Process().children(recursive=True) if p.is_running()]
+    children = _our_children()
     gone, alive = psutil.wait_procs(children, timeout=5)
     leaked = _leaked_segments()
     problems = [f"process {p.pid} {' '.join(p.cmdline()[:4])}" for p in alive] + [f"segment {s}" for s in leaked]

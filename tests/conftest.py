@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -30,14 +31,22 @@ def run_cli(args: Sequence[str], *, env: dict[str, str] | None = None, timeout: 
             cwd: Path | None = None) -> Result:
     """`python -m parbench ARGS` in a fresh process, as a user would run it."""
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "parbench", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "parbench", *args], check=False, capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=cwd)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-@pytest.fixture
-def cli() -> object:
-    return run_cli
+@pytest.fixture(scope="session")
+def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Install the throwaway plugin package in tests/plugin_pkg with pip into a private directory, and
+    return the environment under which `python -m parbench` (and its worker processes) see it."""
+    site = tmp_path_factory.mktemp("plugin-site")
+    # Build from a copy: an in-place build would write build/ and *.egg-info into the repository.
+    source = shutil.copytree(ROOT / "tests" / "plugin_pkg", tmp_path_factory.mktemp("plugin-build") / "pkg")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--disable-pip-version-check", "--target", str(site), str(source)],
+                   check=True, capture_output=True, timeout=120)
+    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 
 
 def _session_pids() -> set[int]:
@@ -45,15 +54,20 @@ def _session_pids() -> set[int]:
     return {me.pid} | {p.pid for p in me.children(recursive=True)}
 
 
+def _owner(name: str) -> int:
+    owner = name[len(PREFIX):].split("-", 1)[0]
+    return int(owner) if owner.isdigit() else -1
+
+
+def orphan_segments() -> list[str]:
+    """parbench segments whose owner process is gone: nobody will ever unlink them. (Segments of other
+    live processes, such as a concurrent test session, are theirs to clean.)"""
+    return [p.name for p in leftover_segments() if not psutil.pid_exists(_owner(p.name))]
+
+
 def _leaked_segments() -> list[str]:
-    """parbench segments whose owner is this session or is dead (nobody will ever unlink them)."""
     mine = _session_pids()
-    leaked = []
-    for path in leftover_segments():
-        owner = path.name[len(PREFIX):].split("-", 1)[0]
-        if not owner.isdigit() or int(owner) in mine or not psutil.pid_exists(int(owner)):
-            leaked.append(path.name)
-    return leaked
+    return orphan_segments() + [p.name for p in leftover_segments() if _owner(p.name) in mine]
 
 
 # multiprocessing's own helpers live as long as the process that started them and exit with it.
@@ -76,7 +90,7 @@ def no_leftovers() -> Iterator[None]:
     """After the whole suite: no /dev/shm segment of ours and no child process of ours still alive."""
     yield
     children = _our_children()
-    gone, alive = psutil.wait_procs(children, timeout=5)
+    _, alive = psutil.wait_procs(children, timeout=5)
     leaked = _leaked_segments()
     problems = [f"process {p.pid} {' '.join(p.cmdline()[:4])}" for p in alive] + [f"segment {s}" for s in leaked]
     for proc in alive:

@@ -58,7 +58,7 @@ def _print(info: dict[str, list[dict[str, Any]]]) -> None:
     console = Console()
     workloads = Table(title="Workloads", title_justify="left")
     for col in ("name", "origin", "parameters", "summary"):
-        workloads.add_column(col)
+        workloads.add_column(col, no_wrap=col != "summary")
     for w in info["workloads"]:
         params = "\n".join(f"{p['name']}={p['default']!r}" + (f" ({'|'.join(p['choices'])})" if p["choices"] else "")
                            for p in w["parameters"])
@@ -66,7 +66,7 @@ def _print(info: dict[str, list[dict[str, Any]]]) -> None:
     console.print(workloads)
     strategies = Table(title="Strategies", title_justify="left")
     for col in ("name", "family", "available", "start methods", "origin", "summary / reason"):
-        strategies.add_column(col)
+        strategies.add_column(col, no_wrap=col != "summary / reason")
     for s in info["strategies"]:
         mark = "[green]yes[/]" if s["available"] else "[red]no[/]"
         strategies.add_row(s["name"], s["family"] or "-", mark, " ".join(s["start_methods"]) or "-",

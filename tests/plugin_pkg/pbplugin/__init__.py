@@ -1,0 +1,75 @@
+"""A third-party plugin as a user would write one: a workload, a strategy, and a fault-injecting workload."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from parbench.params import Param
+from parbench.strategies import BaseStrategy, PhaseClock
+from parbench.strategies.base import Family
+from parbench.workloads import BaseWorkload, Task, split_range
+
+
+@dataclass(frozen=True)
+class Triangle(BaseWorkload):
+    """sum(range(size)) with no input array."""
+
+    name: ClassVar[str] = "triangle"
+    summary: ClassVar[str] = "sum(range(size)), no input array"
+    parameters: ClassVar[tuple[Param, ...]] = (Param("size", int, 100, "items", minimum=1),)
+
+    size: int = 100
+
+    def make_input(self) -> np.ndarray | None:
+        return None
+
+    def tasks(self, workers: int) -> list[Task]:
+        return split_range(self.size, workers)
+
+    def kernel(self, chunk: np.ndarray | None, task: Task) -> int:
+        return sum(range(task.lo, task.hi))
+
+    def expected(self) -> int:
+        return self.size * (self.size - 1) // 2
+
+
+@dataclass(frozen=True)
+class Faulty(Triangle):
+    """Like triangle, but whoever runs task 1 raises, is SIGKILLed, or hangs (mode)."""
+
+    name: ClassVar[str] = "faulty"
+    summary: ClassVar[str] = "triangle whose task 1 raises, dies or hangs"
+    parameters: ClassVar[tuple[Param, ...]] = (
+        Param("size", int, 100, "items", minimum=2),
+        Param("mode", str, "raise", "what task 1 does", choices=("raise", "kill", "hang")),
+    )
+
+    mode: str = "raise"
+
+    def kernel(self, chunk: np.ndarray | None, task: Task) -> int:
+        if task.index == 1:
+            if self.mode == "raise":
+                raise ValueError("boom from task 1")
+            if self.mode == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(3600)
+        return super().kernel(chunk, task)
+
+
+class Reversed(BaseStrategy):
+    """The tasks one after the other in reverse order: the smallest strategy a third party could write."""
+
+    name: ClassVar[str] = "reversed"
+    family: ClassVar[Family] = "sequential"
+    summary: ClassVar[str] = "tasks in reverse order, one process"
+
+    def run(self, clock: PhaseClock) -> int:
+        clock.mark("compute")
+        workload, data = self.ctx.workload, self.ctx.data
+        return workload.combine(workload.kernel(workload.chunk(data, t), t) for t in reversed(self.ctx.tasks()))

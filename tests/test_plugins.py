@@ -1,0 +1,56 @@
+"""Third-party workloads and strategies declared through entry points, installed as a real package."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow  # installs a package with pip once per session
+
+
+def test_plugin_parts_are_listed(plugin_env: dict[str, str]) -> None:
+    """`list` shows the plugin's workload and strategy with their origin, and the broken one with its error."""
+    result = run_cli(["list", "--json"], env=plugin_env)
+    assert result.rc == 0
+    info = json.loads(result.out)
+    workloads = {w["name"]: w for w in info["workloads"]}
+    strategies = {s["name"]: s for s in info["strategies"]}
+    assert workloads["triangle"]["origin"] == "plugin pbplugin"
+    assert strategies["reversed"]["available"] is True
+    assert strategies["broken"]["available"] is False
+    assert "pbplugin.missing" in strategies["broken"]["reason"]
+
+
+def test_broken_plugin_does_not_break_the_table(plugin_env: dict[str, str]) -> None:
+    """The human `list` still works and shows the broken plugin's reason."""
+    result = run_cli(["list"], env=plugin_env)
+    assert result.rc == 0
+    assert "broken" in result.out and "ModuleNotFoundError" in result.out
+
+
+def test_plugin_workload_runs_with_plugin_strategy(plugin_env: dict[str, str]) -> None:
+    """`run` measures the plugin workload with the plugin strategy and checks its exact answer."""
+    result = run_cli(["run", "--workload", "triangle", "--strategy", "reversed", "--workers", "1",
+                      "--size", "1000", "--json"], env=plugin_env)
+    assert result.rc == 0, result.err
+    record = json.loads(result.out)
+    assert {s["result"] for s in record["samples"]} == {499_500}
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_plugin_workload_runs_with_builtin_process_strategy(plugin_env: dict[str, str], method: str) -> None:
+    """Worker processes (also spawned ones, which re-import everything) find the plugin workload."""
+    result = run_cli(["run", "--workload", "triangle", "--strategy", "process-pipe", "--workers", "2",
+                      "--size", "1000", "--start-method", method, "--repeat", "1", "--json"], env=plugin_env)
+    assert result.rc == 0, result.err
+    assert json.loads(result.out)["samples"][0]["result"] == 499_500
+
+
+def test_asking_for_the_broken_plugin_is_a_clear_error(plugin_env: dict[str, str]) -> None:
+    """Naming the broken plugin gives one line saying why it is broken, exit 2."""
+    result = run_cli(["run", "--strategy", "broken"], env=plugin_env)
+    assert result.rc == 2
+    assert result.err.count("\n") == 1 and "is broken" in result.err

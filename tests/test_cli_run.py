@@ -62,6 +62,7 @@ def test_table_output_shows_each_repeat_and_verdict() -> None:
     assert sum(1 for line in lines if line.strip().startswith("#")) == 3
     assert "warmup" in result.out and "scatter" in result.out
     assert "expected 49995000" in result.out and "| OK" in result.out
+    assert lines[0].startswith("array-sum[size=1e4 kernel=python fill=arange] process-pipe x2")
 
 
 def test_value_nolock_race_is_reported_wrong() -> None:

@@ -8,6 +8,7 @@ import os
 import statistics
 
 from rich.console import Console
+from rich.markup import escape
 
 from parbench.commands.common import add_option_flags, add_param_flags, options_from, params_from
 from parbench.errors import UserError
@@ -85,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     on_sample = None
     if not args.json:
-        console.print(f"[bold]{cell.label()}[/]")
+        console.print(f"[bold]{escape(cell.label())}[/]")
         console.print(_header())
         on_sample = lambda s: console.print(_row(s, cell.workers))  # noqa: E731
     record = measure(cell, repeat, warmup, on_sample)
@@ -96,5 +97,5 @@ def main(args: argparse.Namespace) -> int:
     else:
         console.print(_summary(record))
         if record.error:
-            console.print(f"[red]error:[/] {record.error}")
+            console.print(f"[red]error:[/] {escape(record.error)}")
     return 0 if record.status == "OK" else 1

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
+import psutil
 import pytest
 
 from conftest import orphan_segments, run_cli
@@ -41,4 +47,41 @@ def test_worker_killed_by_sigkill_is_named(plugin_env: dict[str, str], strategy:
     assert rc == 1
     assert record["status"] == "ERROR"
     assert re.search(r"SIGKILL|died|terminated abruptly", record["error"]), record["error"]
+    assert orphan_segments() == []
+
+
+def _is_worker(proc: psutil.Process) -> bool:
+    try:
+        return "resource_tracker" not in " ".join(proc.cmdline())
+    except psutil.ZombieProcess:
+        return True  # the worker of task 0, done and not yet joined
+    except psutil.Error:
+        return False
+
+
+def _start_hanging_run(env: dict[str, str], strategy: str) -> tuple[subprocess.Popen[str], list[psutil.Process]]:
+    """A `run` whose task-1 worker hangs, once its two workers are up."""
+    proc = subprocess.Popen([sys.executable, "-m", "parbench", "run", "--workload", "faulty", "--param", "mode=hang",
+                             "--strategy", strategy, "--workers", "2", "--repeat", "1", "--warmup", "0"],
+                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        workers = [c for c in psutil.Process(proc.pid).children(recursive=True) if _is_worker(c)]
+        if len(workers) >= 2 and proc.poll() is None:
+            time.sleep(0.3)  # let the worker of task 0 finish and the other one settle into its hang
+            return proc, workers
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the run never started its workers")
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_during_run_tears_down(plugin_env: dict[str, str], sig: signal.Signals, code: int) -> None:
+    """SIGTERM or Ctrl-C while a worker hangs: the run exits 143/130, its workers are gone, its segment too."""
+    proc, workers = _start_hanging_run(plugin_env, "shared-memory")
+    os.kill(proc.pid, sig)
+    proc.communicate(timeout=30)
+    assert proc.returncode == code
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []
     assert orphan_segments() == []

@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from parbench import __version__
 from parbench.errors import StrategyError, UserError
+from parbench.signals import exit_cleanly_on_sigterm
 
 # Each module defines NAME, HELP, add_arguments(parser) and main(args) -> int.
 COMMANDS: tuple[str, ...] = ("listing", "run")
@@ -42,6 +43,7 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    exit_cleanly_on_sigterm()
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args))

@@ -21,6 +21,7 @@ import numpy as np
 
 from parbench.errors import StrategyError
 from parbench.params import Param
+from parbench.signals import worker_signals
 from parbench.workloads.base import Task, Workload
 
 Family = Literal["sequential", "threads", "processes", "distributed"]
@@ -159,8 +160,7 @@ def describe_exit(exitcode: int | None) -> str:
 
 
 def _crew_entry(conn: multiprocessing.connection.Connection, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    # The parent owns Ctrl-C: it stops the crew itself, so workers must not die mid-write on SIGINT.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    worker_signals()
     try:
         value = target(conn, *args)
     except BaseException as exc:

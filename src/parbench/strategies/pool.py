@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ClassVar
@@ -11,17 +10,13 @@ import numpy as np
 
 from parbench.errors import StrategyError
 from parbench.params import Param
+from parbench.signals import worker_signals
 from parbench.strategies.base import PhaseClock, ProcessStrategy, describe_exception, describe_exit
 from parbench.workloads.base import Task, Workload
 
 _CHUNKSIZE = Param("chunksize", int, 0, "tasks per message to a worker (0: the library's own choice)", minimum=0)
 # How often the Pool is checked for dead workers while a map is pending.
 _POLL_S = 0.05
-
-
-def _ignore_sigint() -> None:
-    # The parent owns Ctrl-C and tears the pool down itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _pool_task(item: tuple[Workload, np.ndarray | None, Task]) -> int:
@@ -53,7 +48,7 @@ class PoolMap(_Mapped):
     summary: ClassVar[str] = "multiprocessing.Pool started once; Pool.map over the tasks (slices pickled) each run"
 
     def setup(self) -> None:
-        pool: Any = self.ctx.mp().Pool(self.ctx.workers, initializer=_ignore_sigint)
+        pool: Any = self.ctx.mp().Pool(self.ctx.workers, initializer=worker_signals)
         self.pool = pool
         # Pool.map never returns if a worker dies mid-task: keep the originals to notice that.
         self.members = list(pool._pool)  # private, but the only handle on the workers
@@ -90,7 +85,7 @@ class ProcessPoolExecutorStrategy(_Mapped):
     summary: ClassVar[str] = "ProcessPoolExecutor started once; executor.map over the tasks each run"
 
     def setup(self) -> None:
-        self.executor = ProcessPoolExecutor(self.ctx.workers, mp_context=self.ctx.mp(), initializer=_ignore_sigint)
+        self.executor = ProcessPoolExecutor(self.ctx.workers, mp_context=self.ctx.mp(), initializer=worker_signals)
         # Workers start lazily; start them all now so runs measure the steady state.
         list(self.executor.map(_noop, range(self.ctx.workers)))
 

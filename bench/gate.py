@@ -1,11 +1,12 @@
 """The bench regression gate: run bench/ and compare with this machine's baseline, or save one.
 
-    python bench/gate.py [--refresh] [--threshold PCT] [--baselines DIR] [--json FILE] [-- PYTEST_ARGS]
+    python bench/gate.py [--refresh] [--threshold PCT] [--confirm N] [--baselines DIR] [--json FILE] [-- PYTEST_ARGS]
 
 Baselines live in `<baselines>/<machine-id>/<pytest-benchmark id>/0001_baseline.json` (pytest-benchmark's
 storage layout; its id names OS, Python implementation and version). With no baseline for this machine the
-gate says so, saves one and passes. Otherwise it fails (exit 1) when any benchmark's median is more than
-PCT % slower than the baseline's (`--benchmark-compare-fail=median:PCT%`) and names the benchmarks.
+gate says so, saves one and passes. Otherwise it runs the suite with `--benchmark-compare-fail=median:PCT%`;
+benchmarks over the threshold are re-run (`--confirm` times), and the gate fails (exit 1) naming those that
+stay over it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,13 @@ THRESHOLD_ENV = "PARBENCH_BENCH_THRESHOLD"
 # other jobs took a CPU). An unchanged tree must pass, so the default sits above the largest spread seen; on
 # a quieter, dedicated runner measure again and lower it (README, "Regression gates in CI").
 DEFAULT_THRESHOLD = 200
+# Contention from other jobs comes in bursts that can push single medians past any sensible threshold (+338%
+# once here): a benchmark over the threshold is re-run, and only one that stays over it in every re-run fails.
+DEFAULT_CONFIRM = 2
 BASELINE_NAME = "0001_baseline.json"
+SUITE = "bench"
 # Raw round times go into the JSON too, so a later statistical comparison can use them.
-PYTEST_BENCH_ARGS = ("bench", "--benchmark-save-data", "--benchmark-sort=name",
+PYTEST_BENCH_ARGS = ("--benchmark-save-data", "--benchmark-sort=name",
                      "--benchmark-columns=min,median,iqr,rounds")
 
 
@@ -42,6 +48,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--refresh", action="store_true", help="measure and replace this machine's baseline")
     parser.add_argument("--threshold", type=int, default=int(os.environ.get(THRESHOLD_ENV, DEFAULT_THRESHOLD)),
                         help=f"max median slowdown in percent (default {DEFAULT_THRESHOLD}, env {THRESHOLD_ENV})")
+    parser.add_argument("--confirm", type=int, default=DEFAULT_CONFIRM,
+                        help=f"re-runs of benchmarks over the threshold before failing (default {DEFAULT_CONFIRM})")
     parser.add_argument("--baselines", type=Path, default=ROOT / "results" / "baselines",
                         help="folder of per-machine baselines (default results/baselines)")
     parser.add_argument("--json", type=Path, default=ROOT / "results" / "bench" / "last.json",
@@ -59,9 +67,9 @@ def baseline_dir(baselines: Path) -> Path:
     return baselines / machine_id() / pytest_benchmark_id()
 
 
-def run_pytest(extra: list[str], json_out: Path) -> int:
+def run_pytest(targets: Sequence[str], extra: Sequence[str], json_out: Path) -> int:
     json_out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pytest", *PYTEST_BENCH_ARGS, f"--benchmark-json={json_out}", *extra]
+    cmd = [sys.executable, "-m", "pytest", *targets, *PYTEST_BENCH_ARGS, f"--benchmark-json={json_out}", *extra]
     print("+", " ".join(cmd), flush=True)
     return subprocess.run(cmd, cwd=ROOT, check=False).returncode
 
@@ -70,7 +78,7 @@ def save_baseline(args: argparse.Namespace, target: Path) -> int:
     """Run the suite into a temporary file; only a fully passing run replaces the baseline."""
     with tempfile.TemporaryDirectory(prefix="parbench-bench-") as tmp:
         fresh = Path(tmp) / BASELINE_NAME
-        rc = run_pytest(args.pytest_args, fresh)
+        rc = run_pytest([SUITE], args.pytest_args, fresh)
         if rc != 0:
             print(f"bench gate: the benchmarks failed (pytest exit {rc}); baseline NOT saved", flush=True)
             return rc
@@ -85,13 +93,29 @@ def save_baseline(args: argparse.Namespace, target: Path) -> int:
 
 
 def compare(args: argparse.Namespace, baseline: Path) -> int:
+    """Gate the whole suite, then re-run only the benchmarks over the threshold, up to `--confirm` times:
+    the gate fails when pytest-benchmark's compare-fail still fails on the last of those runs."""
     storage = baseline.parent.parent  # pytest-benchmark appends its own id below the storage folder
-    extra = [f"--benchmark-storage=file://{storage}", f"--benchmark-compare={baseline.stem.split('_')[0]}",
+    flags = [f"--benchmark-storage=file://{storage}", f"--benchmark-compare={baseline.stem.split('_')[0]}",
              f"--benchmark-compare-fail=median:{args.threshold}%", *args.pytest_args]
-    rc = run_pytest(extra, args.json)
-    summarise(load(baseline), load(args.json) if args.json.exists() else {}, args.threshold, rel(baseline))
-    print(f"bench gate: {'PASSED' if rc == 0 else 'FAILED'} (threshold: median +{args.threshold}%, "
-          f"baseline {rel(baseline)}, machine {machine_id()})", flush=True)
+    base = load(baseline)
+    rc = run_pytest([SUITE], flags, args.json)
+    now = load(args.json) if args.json.exists() else {}
+    report_ungated(base, now, rel(baseline))
+    over = over_threshold(base, now, args.threshold)
+    for attempt in range(1, args.confirm + 1):
+        if rc == 0 or not over:  # passed, or failed for another reason (a wrong result): nothing to confirm
+            break
+        print(f"bench gate: {len(over)} benchmark(s) over +{args.threshold}%: re-running them to confirm "
+              f"({attempt}/{args.confirm}); a busy machine slows runs now and then, a regression stays", flush=True)
+        recheck = args.json.with_suffix(f".confirm{attempt}.json")
+        rc = run_pytest([name for name, _ in over], flags, recheck)
+        over = over_threshold(base, load(recheck) if recheck.exists() else {}, args.threshold)
+    for name, change in over if rc else []:
+        print(f"REGRESSED {name}: {change}")
+    load1 = os.getloadavg()[0]
+    print(f"bench gate: {'PASSED' if rc == 0 else 'FAILED'} (threshold: median +{args.threshold}%, baseline "
+          f"{rel(baseline)}, machine {machine_id()}, load average {load1:.2f} on {os.cpu_count()} CPUs)", flush=True)
     return rc
 
 
@@ -100,14 +124,20 @@ def load(path: Path) -> dict[str, dict[str, Any]]:
     return {b["fullname"]: b["stats"] for b in json.loads(path.read_text())["benchmarks"]}
 
 
-def summarise(base: dict[str, dict[str, Any]], now: dict[str, dict[str, Any]], threshold: int, source: str,
-              ) -> None:
-    """Name the regressed benchmarks in one readable block, and those the baseline does not gate yet."""
+def over_threshold(base: dict[str, dict[str, Any]], now: dict[str, dict[str, Any]], threshold: int,
+                   ) -> list[tuple[str, str]]:
+    """(fullname, 'median X ms -> Y ms (+Z%)') of each benchmark whose median grew by more than threshold %."""
+    over = []
     for name in sorted(now.keys() & base.keys()):
         before, after = base[name]["median"], now[name]["median"]
         change = (after / before - 1) * 100 if before else float("inf")
         if change > threshold:
-            print(f"REGRESSED {name}: median {before * 1e3:.2f} ms -> {after * 1e3:.2f} ms ({change:+.0f}%)")
+            over.append((name, f"median {before * 1e3:.2f} ms -> {after * 1e3:.2f} ms ({change:+.0f}%)"))
+    return over
+
+
+def report_ungated(base: dict[str, dict[str, Any]], now: dict[str, dict[str, Any]], source: str) -> None:
+    """Name the benchmarks the baseline does not know yet (a strategy added since it was measured)."""
     new = sorted(now.keys() - base.keys())
     if new:
         print(f"not gated yet ({len(new)} benchmark(s) absent from {source}; refresh with "

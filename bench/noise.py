@@ -15,14 +15,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gate import PYTEST_BENCH_ARGS
+from gate import PYTEST_BENCH_ARGS, SUITE
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_suite(out: Path, extra: list[str]) -> dict[str, float]:
     # The gate's own options, so the noise measured is the noise the gate sees.
-    cmd = [sys.executable, "-m", "pytest", *PYTEST_BENCH_ARGS, "-q", f"--benchmark-json={out}", *extra]
+    cmd = [sys.executable, "-m", "pytest", SUITE, *PYTEST_BENCH_ARGS, "-q", f"--benchmark-json={out}", *extra]
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return {b["name"]: b["stats"]["median"] for b in json.loads(out.read_text())["benchmarks"]}
 

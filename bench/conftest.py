@@ -1,0 +1,63 @@
+"""Bench session plumbing: the machine id in pytest-benchmark's machine_info, the speedup reference,
+the slowdown hook's validation, and a check that no benchmark left a process or /dev/shm segment behind."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import psutil
+import pytest
+
+from harness import SLOWDOWN_ENV, SequentialTimes, parse_slowdown
+from machine import machine_id
+from parbench.segments import leftover_segments
+
+# multiprocessing's own helpers live as long as the process that started them and exit with it.
+_STDLIB_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        parse_slowdown(os.environ.get(SLOWDOWN_ENV, ""))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = [f"parbench machine id: {machine_id()}"]
+    if os.environ.get(SLOWDOWN_ENV):
+        lines.append(f"{SLOWDOWN_ENV}={os.environ[SLOWDOWN_ENV]}: runs deliberately slowed (gate self-test)")
+    return lines
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    machine_info["parbench_machine_id"] = machine_id()
+
+
+@pytest.fixture(scope="session")
+def sequential_times() -> SequentialTimes:
+    return SequentialTimes()
+
+
+def _live_children() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if not any(helper in " ".join(proc.cmdline()) for helper in _STDLIB_HELPERS):
+                found.append(proc)
+        except psutil.Error:
+            pass
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leftovers() -> Iterator[None]:
+    """After all benchmarks: no child process and no parbench segment of this process still alive."""
+    yield
+    _, alive = psutil.wait_procs(_live_children(), timeout=5)
+    problems = [f"process {p.pid}" for p in alive] + [f"segment {s.name}" for s in leftover_segments(os.getpid())]
+    for proc in alive:
+        proc.kill()
+    assert not problems, "left behind by the benchmarks: " + "; ".join(problems)

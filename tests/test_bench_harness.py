@@ -1,0 +1,78 @@
+"""The bench suites' coverage rules: which strategies they parametrise over, skips with reasons, the slowdown hook."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from parbench import registry
+from parbench.registry import Entry
+from parbench.strategies.base import BaseStrategy, Family
+
+
+def _load_harness() -> object:
+    # bench/ is not a package; load its harness by path rather than putting bench/ on sys.path, where its
+    # conftest.py would shadow tests/conftest.py for `from conftest import ...`.
+    path = Path(__file__).resolve().parent.parent / "bench" / "harness.py"
+    spec = importlib.util.spec_from_file_location("bench_harness", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+harness: Any = _load_harness()
+
+CASE = harness.Case("tiny", "delayed-square", {"size": 2, "delay": 0.0}, rounds=1)
+
+
+class NeedsGpu(BaseStrategy):
+    name: ClassVar[str] = "needs-gpu"
+    family: ClassVar[Family] = "distributed"
+
+    @classmethod
+    def available(cls, start_method: str | None = None) -> str | None:
+        return "no GPU on this machine"
+
+
+def test_every_registered_strategy_but_value_nolock_is_covered_sequential_first() -> None:
+    """The suites cover all registered strategies except value-nolock, with sequential measured first."""
+    covered = harness.covered_strategies()
+    assert covered[0] == "sequential"
+    assert set(covered) == {e.name for e in registry.strategies().values()} - {"value-nolock"}
+
+
+def test_workers_respect_a_strategys_limit() -> None:
+    """sequential (at most 1 worker) gets x1 only; the others get both worker counts."""
+    ids = [p.id for p in harness.strategy_params([CASE])]
+    assert "tiny-sequential-x1" in ids and "tiny-sequential-x2" not in ids
+    assert {"tiny-pool-map-x1", "tiny-pool-map-x2"} <= set(ids)
+
+
+def test_an_unavailable_strategy_is_skipped_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registered strategy whose available() gives a reason is skipped, and the skip says that reason."""
+    entries = {**registry.strategies(), "needs-gpu": Entry("needs-gpu", "x:NeedsGpu", "test", obj=NeedsGpu)}
+    monkeypatch.setattr(registry, "strategies", lambda: entries)
+    with pytest.raises(pytest.skip.Exception, match="no GPU on this machine"):
+        harness.prepare(CASE, "needs-gpu", 1)
+
+
+def test_distributed_strategies_carry_the_cluster_mark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strategies of the distributed family are marked `cluster`, so they can be run or left out as a group."""
+    entries = {**registry.strategies(), "needs-gpu": Entry("needs-gpu", "x:NeedsGpu", "test", obj=NeedsGpu)}
+    monkeypatch.setattr(registry, "strategies", lambda: entries)
+    marked = {p.id for p in harness.strategy_params([CASE]) if any(m.name == "cluster" for m in p.marks)}
+    assert marked == {"tiny-needs-gpu-x1", "tiny-needs-gpu-x2"}
+
+
+def test_slowdown_spec_parses_and_rejects_garbage() -> None:
+    """PARBENCH_BENCH_SLOWDOWN takes name:seconds pairs; an item without a name is an error."""
+    assert harness.parse_slowdown("threads:0.1, pool-map:2") == {"threads": 0.1, "pool-map": 2.0}
+    assert harness.parse_slowdown("") == {}
+    with pytest.raises(ValueError, match="strategy:seconds"):
+        harness.parse_slowdown("0.5")

@@ -1,0 +1,103 @@
+"""The CI workflow is valid YAML, pins its actions, and runs only repo commands the README documents."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+README = ROOT / "README.md"
+# A command invokes the repo when it runs one of its scripts or the parbench CLI from .venv.
+REPO_COMMAND = re.compile(r"^(\./scripts/|\.venv/bin/(parbench|python -m pytest)\b|parbench\b)")
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+@(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
+
+
+def workflow() -> dict[str, Any]:
+    loaded = yaml.safe_load(WORKFLOW.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def steps() -> list[dict[str, Any]]:
+    return [step for job in workflow()["jobs"].values() for step in job["steps"]]
+
+
+def shell_lines(text: str) -> list[str]:
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def without_redirection(line: str) -> str:
+    """The command itself: `cmd >> "$GITHUB_STEP_SUMMARY"` -> `cmd`."""
+    return re.split(r"\s+(?:>>?|\|)\s+", line, maxsplit=1)[0].strip()
+
+
+def repo_commands(text: str) -> list[str]:
+    return [cmd for cmd in map(without_redirection, shell_lines(text)) if REPO_COMMAND.match(cmd)]
+
+
+def workflow_commands() -> list[str]:
+    return [cmd for step in steps() if "run" in step for cmd in repo_commands(step["run"])]
+
+
+def test_workflow_has_the_three_jobs_and_tests_both_pythons() -> None:
+    """ci.yml parses as YAML and defines tests (on 3.11 and 3.12), sweep and bench jobs."""
+    jobs = workflow()["jobs"]
+    assert {"tests", "sweep", "bench"} <= set(jobs)
+    assert jobs["tests"]["strategy"]["matrix"]["python-version"] == ["3.11", "3.12"]
+
+
+def test_every_action_is_pinned_to_a_full_version_or_commit() -> None:
+    """Each `uses:` names a full release tag (vX.Y.Z) or a commit SHA, never a moving major tag."""
+    used = [step["uses"] for step in steps() if "uses" in step]
+    assert used
+    assert [u for u in used if not PINNED.match(u)] == []
+
+
+def test_every_repo_command_in_the_workflow_is_documented_in_the_readme() -> None:
+    """Each workflow command that runs a repo script or parbench appears verbatim in README.md."""
+    readme = README.read_text()
+    commands = workflow_commands()
+    assert len(commands) >= 4  # tests, bench smoke, sweep, report, gate
+    assert [cmd for cmd in commands if cmd not in readme] == []
+
+
+def test_scripts_the_workflow_and_ci_run_call_exist_and_are_executable() -> None:
+    """Every ./scripts/X that ci.yml or .ci/run calls is a file in the repo with its executable bit set."""
+    commands = workflow_commands() + repo_commands((ROOT / ".ci" / "run").read_text())
+    scripts = {ROOT / cmd.split()[0] for cmd in commands if cmd.startswith("./scripts/")}
+    assert scripts
+    assert [s.name for s in scripts if not (s.is_file() and os.access(s, os.X_OK))] == []
+
+
+def test_parbench_commands_use_the_declared_console_script() -> None:
+    """`.venv/bin/parbench` in the workflow is the console script pyproject.toml declares."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    used = {cmd.split()[0].rsplit("/", 1)[-1] for cmd in workflow_commands() if "parbench " in cmd}
+    assert used == {"parbench"}
+    assert used <= set(declared)
+
+
+def test_ci_run_runs_the_readme_test_command_and_the_bench_smoke_run() -> None:
+    """.ci/run calls ./scripts/test and the bench smoke run, both as the README documents them."""
+    commands = repo_commands((ROOT / ".ci" / "run").read_text())
+    readme = README.read_text()
+    assert "./scripts/test" in commands
+    assert ".venv/bin/python -m pytest bench --benchmark-disable -q" in commands
+    assert [cmd for cmd in commands if cmd not in readme] == []
+
+
+def test_sweep_job_publishes_its_summary_and_uploads_the_run() -> None:
+    """The sweep job writes the Markdown report to the job summary and uploads results/ci/ (report.html)."""
+    job = workflow()["jobs"]["sweep"]
+    runs = "\n".join(step.get("run", "") for step in job["steps"])
+    uploads = [step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/upload-artifact@")]
+    assert "--run-id ci" in runs
+    assert '--format md >> "$GITHUB_STEP_SUMMARY"' in runs
+    assert [step["with"]["path"] for step in uploads] == ["results/ci/"]

@@ -16,8 +16,8 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from parbench.results.schema import Record
 from parbench.runner.cells import make_cell
 from parbench.runner.measure import measure
@@ -134,7 +134,7 @@ def test_node_killed_mid_run_never_gives_a_wrong_sum_or_hangs(two_nodes: tuple[l
     try:
         _wait_for_job(nodes[1], timeout=30)
         os.killpg(nodes[1].pid, signal.SIGKILL)
-        out, err = cli.communicate(timeout=60)
+        out, _ = cli.communicate(timeout=60)
     finally:
         cli.kill()
     assert time.monotonic() - t0 < 60

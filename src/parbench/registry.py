@@ -44,6 +44,7 @@ BUILTIN_STRATEGIES: dict[str, str] = {
     "pool-map": "parbench.strategies.pool:PoolMap",
     "process-pool-executor": "parbench.strategies.pool:ProcessPoolExecutorStrategy",
     "dispy": "parbench.strategies.dispy_cluster:DispyStrategy",
+    "dask": "parbench.strategies.dask_cluster:DaskStrategy",
 }
 
 

@@ -21,7 +21,8 @@ OPTION_FLAGS: tuple[tuple[str, str], ...] = (
     ("dispy_secret_file", "dispy: file holding the secret of --dispy-nodes"),
     ("dispy_host", "dispy: address this client listens on, reachable from the nodes"),
     ("dispy_port", "dispy: TCP port this client listens on for results (default: a free one)"),
-    ("cluster_timeout", "dispy: seconds to wait for nodes, and for the next job (default: 60)"),
+    ("dask_scheduler", "dask: address of a running scheduler (default: start a LocalCluster)"),
+    ("cluster_timeout", "dispy / dask: seconds to wait for nodes or workers, and for the next job (default: 60)"),
 )
 
 

@@ -45,6 +45,7 @@ BUILTIN_STRATEGIES: dict[str, str] = {
     "process-pool-executor": "parbench.strategies.pool:ProcessPoolExecutorStrategy",
     "dispy": "parbench.strategies.dispy_cluster:DispyStrategy",
     "dask": "parbench.strategies.dask_cluster:DaskStrategy",
+    "joblib": "parbench.strategies.joblib_loky:JoblibStrategy",
 }
 
 

@@ -21,7 +21,14 @@ from conftest import run_cli
 from parbench.results.schema import Record
 from parbench.runner.cells import make_cell
 from parbench.runner.measure import measure
-from parbench.strategies.dispy_nodes import LocalNode, start_nodes, stop_nodes, usable_cpus, wait_serving
+from parbench.strategies.dispy_nodes import (
+    LocalNode,
+    free_port,
+    start_nodes,
+    stop_nodes,
+    usable_cpus,
+    wait_serving,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -167,3 +174,29 @@ def test_remote_nodes_without_a_secret_file_are_a_user_error() -> None:
     result = run_cli(["run", "--strategy", "dispy", "--dispy-nodes", "127.0.0.1:9"])
     assert result.rc == 2
     assert result.err.startswith("parbench: error: --dispy-nodes needs --dispy-secret-file")
+
+
+def test_dispy_nodes_script_serves_a_cluster_until_stopped(tmp_path: Path) -> None:
+    """The nodes script starts 2 nodes, prints the command that uses them (it works, on both nodes), and
+    SIGTERM stops them all."""
+    secret = tmp_path / "secret"
+    port = free_port("127.0.0.1")
+    script = subprocess.Popen([sys.executable, "-m", "parbench.strategies.dispy_nodes", "2", "--port", str(port),
+                               "--cpus", "1", "--secret-file", str(secret)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert script.stdout is not None
+        lines = [script.stdout.readline() for _ in range(6)]
+        command = next(line for line in lines if "--dispy-nodes" in line).split()
+        nodes = command[command.index("--dispy-nodes") + 1]
+        assert nodes == f"127.0.0.1:{port},127.0.0.2:{port}"
+        assert secret.stat().st_mode & 0o777 == 0o600
+        pids = [p.pid for p in psutil.Process(script.pid).children()]
+        rc, raw, _ = _run_json(["--workload", "delayed-square", "--delay", "0.05", "--workers", "2", "--repeat", "1",
+                                "--dispy-nodes", nodes, "--dispy-secret-file", str(secret)])
+        assert rc == 0, raw["error"]
+        assert [s["result"] for s in raw["samples"]] == [140, 140]
+        assert all(n["jobs_done"] > 0 for n in raw["extra"]["nodes"])
+    finally:
+        script.terminate()
+        assert script.wait(timeout=30) == 0
+    assert not [pid for pid in pids if psutil.pid_exists(pid)]

@@ -18,9 +18,13 @@ import psutil
 import pytest
 
 from conftest import run_cli
+from parbench.errors import StrategyError
+from parbench.registry import get_workload
 from parbench.results.schema import Record
 from parbench.runner.cells import make_cell
 from parbench.runner.measure import measure
+from parbench.strategies.base import Context
+from parbench.strategies.dispy_cluster import DispyStrategy
 from parbench.strategies.dispy_nodes import (
     LocalNode,
     free_port,
@@ -200,3 +204,22 @@ def test_dispy_nodes_script_serves_a_cluster_until_stopped(tmp_path: Path) -> No
         script.terminate()
         assert script.wait(timeout=30) == 0
     assert not [pid for pid in pids if psutil.pid_exists(pid)]
+
+
+def test_node_that_cannot_import_the_workload_fails_fast() -> None:
+    """A node where the workload's module does not import (a remote node without parbench, say) fails the
+    setup at once, naming the missing module."""
+    base = get_workload("delayed-square")
+
+    class Elsewhere(base):
+        pass
+
+    Elsewhere.__module__ = "parbench_not_installed_here"
+    strategy = DispyStrategy(Context(Elsewhere(), None, 1, None, {"cluster_timeout": 30}))
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(StrategyError, match="No module named 'parbench_not_installed_here'"):
+            strategy.setup()
+    finally:
+        strategy.teardown()
+    assert time.monotonic() - t0 < 30

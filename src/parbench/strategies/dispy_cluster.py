@@ -66,8 +66,11 @@ _NODE_CHECK_S = 0.5
 # this in its traceback and its result lost. The job is a pure function of its arguments: run it again.
 _PID_RACE = "job_info.proc.pid"
 _MAX_RETRIES = 3
-# dispy logs a node it turns away as `Ignoring node <ip> (<why>)`.
-_IGNORED = re.compile(r"Ignoring node ([^\s:]+):? \(?(.*?)\)?$")
+# dispy logs a node it turns away as `Ignoring node <ip> (<why>)`, one whose setup failed as `Failed to setup
+# <ip> for compute ...` followed by the traceback, whose last line is the exception.
+_TURNED_AWAY = re.compile(r"Ignoring node ([^\s:]+):? \(?(.*?)\)?$")
+_SETUP_FAILED = re.compile(r"Failed to setup (\S+) for compute")
+_EXCEPTION = re.compile(r"^\w+(?:Error|Exception): ")
 _CLOSE_S = 20.0
 
 
@@ -115,10 +118,20 @@ class LogTap:
     def flush(self) -> None:
         return None
 
-    def ignored_nodes(self) -> list[tuple[str, str]]:
-        """(ip, why) of every node dispy turned away, e.g. ('127.0.0.1', '"secret" mismatch')."""
-        found = [_IGNORED.search(line) for line in self.lines]
-        return [(m.group(1), m.group(2)) for m in found if m]
+    def refusals(self) -> list[str]:
+        """Why nodes were turned away or could not set the computation up, one sentence each."""
+        lines = list(self.lines)
+        found = []
+        for i, line in enumerate(lines):
+            if away := _TURNED_AWAY.search(line):
+                ip, why = away.groups()
+                found.append(f"dispy node {ip} turned this client away: the secrets differ (check "
+                             f"--dispy-secret-file)" if "secret" in why else f"dispy turned node {ip} away: {why}")
+            elif failed := _SETUP_FAILED.search(line):
+                error = next((later for later in lines[i + 1:] if _EXCEPTION.match(later)), "see its log")
+                hint = " (the nodes need parbench installed)" if "No module named" in error else ""
+                found.append(f"dispy node {failed.group(1)} could not set the computation up: {error}{hint}")
+        return found
 
 
 class DispyStrategy(BaseStrategy):
@@ -235,18 +248,17 @@ class DispyStrategy(BaseStrategy):
 
     def _snapshot(self) -> set[str]:
         """The IPs of the nodes serving this cluster now; keeps their name and CPUs, notes the ones lost."""
-        now = {node.ip_addr: node for node in self.cluster.status().nodes if node.cpus > 0}
+        # dispy lists a node before its setup ran; update_time is set once the setup succeeded.
+        now = {node.ip_addr: node for node in self.cluster.status().nodes if node.cpus > 0 and node.update_time}
         for ip, node in now.items():
             self.seen[ip] = {"name": node.name, "cpus": int(node.cpus)}
         self.lost |= set(self.seen) - set(now)
         return set(now)
 
     def _check_turned_away(self) -> None:
-        for ip, why in self.tap.ignored_nodes():
-            if "secret" in why:
-                raise StrategyError(f"dispy node {ip} turned this client away: the secrets differ "
-                                    f"(check --dispy-secret-file)")
-            raise StrategyError(f"dispy turned node {ip} away: {why}")
+        refusals = self.tap.refusals()
+        if refusals:
+            raise StrategyError(refusals[0])
 
     def _check_local_alive(self, all_dead: bool) -> None:
         """Embedded nodes: one dead (during setup) or all dead (during a run) is a StrategyError now."""

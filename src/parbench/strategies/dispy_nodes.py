@@ -268,20 +268,17 @@ def _announce(nodes: Sequence[LocalNode], secret_file: str) -> None:
 
 
 def _serve(nodes: Sequence[LocalNode]) -> int:
-    """Block until Ctrl-C or SIGTERM (0) or until a node dies (1)."""
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    """Block until a node dies (1); Ctrl-C and SIGTERM end the wait with KeyboardInterrupt."""
+    while True:
+        for node in nodes:
+            if not node.alive():
+                print(node.describe_death(), file=sys.stderr)
+                return 1
+        time.sleep(0.5)
 
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        while True:
-            for node in nodes:
-                if not node.alive():
-                    print(node.describe_death(), file=sys.stderr)
-                    return 1
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        return 0
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -293,15 +290,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"dispy-nodes: error: {exc}", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: the nodes are killed in `finally`
     with tempfile.TemporaryDirectory(prefix="parbench-dispy-nodes-") as root:
-        nodes = start_nodes([cpus] * args.count, secret, Path(root), hosts, args.port)
+        nodes: list[LocalNode] = []
         try:
+            nodes = start_nodes([cpus] * args.count, secret, Path(root), hosts, args.port)
             wait_serving(nodes, timeout=30)
             _announce(nodes, args.secret_file)
             return _serve(nodes)
         except StrategyError as exc:
             print(f"dispy-nodes: failed: {exc}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            return 0
         finally:
             stop_nodes(nodes)
 

@@ -54,6 +54,7 @@ def test_local_cluster_gives_the_exact_result(workload: str, workers: int) -> No
     assert _scratch() == before
 
 
+@pytest.mark.slow
 def test_existing_scheduler_is_used_through_the_cli(tmp_path: Path) -> None:
     """--dask-scheduler points parbench at a running cluster: its workers compute the exact sum."""
     import dask
@@ -76,7 +77,7 @@ def test_existing_scheduler_is_used_through_the_cli(tmp_path: Path) -> None:
 def test_unreachable_scheduler_fails_within_the_timeout() -> None:
     """A scheduler address nobody listens on is a clear ERROR within --cluster-timeout, not a hang."""
     result = run_cli(["run", "--strategy", "dask", "--workload", "delayed-square", "--delay", "0",
-                      "--dask-scheduler", "tcp://127.0.0.1:9", "--cluster-timeout", "3", "--json"], timeout=60)
+                      "--dask-scheduler", "tcp://127.0.0.1:9", "--cluster-timeout", "1", "--json"], timeout=60)
     assert result.rc == 1
     raw = json.loads(result.out)
     assert raw["status"] == "ERROR"

@@ -133,6 +133,7 @@ def _wait_for_job(node: LocalNode, timeout: float) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_node_killed_mid_run_never_gives_a_wrong_sum_or_hangs(two_nodes: tuple[list[LocalNode], Path]) -> None:
     """SIGKILL one of two nodes while it runs a job: the jobs finish on the other node with the exact sum,
     or the cell fails with a clear reason within the timeout; never WRONG, never a hang."""

@@ -15,6 +15,7 @@ StrategyError, never a hang.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import re
 import secrets
@@ -346,6 +347,9 @@ class DispyStrategy(BaseStrategy):
     # -- teardown and metadata ----------------------------------------------------------------------------
 
     def teardown(self) -> None:
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):  # a last look for the record: nodes lost while jobs still ran
+                self._snapshot()
         cluster, self.cluster = self.cluster, None
         stuck = cluster is not None and not self._close(cluster)
         stop_nodes(self.local)

@@ -59,8 +59,9 @@ OPTIONS: tuple[Param, ...] = (
     Param("cluster_timeout", float, 60.0, "seconds to wait for nodes to join, and for the next job to finish",
           minimum=0.1),
 )
-# Nodes send a pulse this often while busy; dispy drops a node silent for 5 pulses and moves its jobs.
-_PULSE_S = 0.5
+# Nodes send a pulse this often while busy; dispy drops a node silent for 5 pulses and moves its jobs. Not
+# shorter: a loaded node must not be taken for dead (its jobs would run twice and the timings lie).
+_PULSE_S = 1.0
 # How often a run waiting for jobs checks that nodes are left.
 _NODE_CHECK_S = 0.5
 # dispynode 4.15 races when a job ends before the node records its pid: the job comes back Terminated with

@@ -71,7 +71,7 @@ def _leaked_segments() -> list[str]:
 
 
 # multiprocessing's own helpers live as long as the process that started them and exit with it.
-_STDLIB_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+_STDLIB_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "loky.backend.resource_tracker")
 
 
 def _our_children() -> list[psutil.Process]:

@@ -17,6 +17,12 @@ PARAM_FLAGS: tuple[tuple[str, str], ...] = (
 OPTION_FLAGS: tuple[tuple[str, str], ...] = (
     ("chunksize", "pool-map / process-pool-executor: tasks per message to a worker"),
     ("batch", "value-lock / value-nolock: items per shared update"),
+    ("dispy_nodes", "dispy: host[:port],... of running dispynodes (default: start nodes on 127.0.0.1)"),
+    ("dispy_secret_file", "dispy: file holding the secret of --dispy-nodes"),
+    ("dispy_host", "dispy: address this client listens on, reachable from the nodes"),
+    ("dispy_port", "dispy: TCP port this client listens on for results (default: a free one)"),
+    ("dask_scheduler", "dask: address of a running scheduler (default: start a LocalCluster)"),
+    ("cluster_timeout", "dispy / dask: seconds to wait for nodes or workers, and for the next job (default: 60)"),
 )
 
 

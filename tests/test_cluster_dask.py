@@ -1,0 +1,85 @@
+"""dask on a real LocalCluster (worker processes on 127.0.0.1): exact results, an existing scheduler, cleanup."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import run_cli
+from parbench.runner.cells import make_cell
+from parbench.runner.measure import measure
+
+pytestmark = pytest.mark.cluster
+
+WORKLOADS = {
+    "array-sum": {"size": 200_000},
+    "delayed-square": {"size": 8, "delay": 0.01},
+}
+
+
+def _scratch() -> set[str]:
+    tmp = Path(tempfile.gettempdir())
+    return {p.name for p in [*tmp.glob("parbench-dask-*"), *tmp.glob("dask-scratch-space")]}
+
+
+def _worker_processes() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_local_cluster_gives_the_exact_result(workload: str, workers: int) -> None:
+    """A LocalCluster of `workers` single-threaded processes: every repeat exact, workers and scratch gone."""
+    before = _scratch()
+    record = measure(make_cell(workload, WORKLOADS[workload], "dask", workers), repeat=2, warmup=1)
+    assert record.status == "OK", record.error
+    assert [s.result for s in record.samples] == [record.expected] * 3
+    assert record.extra["mode"] == "local"
+    assert [w["nthreads"] for w in record.extra["workers"]] == [1] * workers
+    if workload == "array-sum":
+        assert all(s.phases.get("scatter", 0) > 0 for s in record.samples)
+    assert psutil.wait_procs(_worker_processes(), timeout=10)[1] == []
+    assert _scratch() == before
+
+
+@pytest.mark.slow
+def test_existing_scheduler_is_used_through_the_cli(tmp_path: Path) -> None:
+    """--dask-scheduler points parbench at a running cluster: its workers compute the exact sum."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"temporary-directory": str(tmp_path)}), LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+            silence_logs=logging.ERROR) as cluster:
+        result = run_cli(["run", "--strategy", "dask", "--workload", "array-sum", "--size", "100000",
+                          "--workers", "2", "--repeat", "1", "--dask-scheduler", cluster.scheduler_address,
+                          "--json"], timeout=90)
+        assert result.rc == 0, result.err
+        raw = json.loads(result.out)
+        assert [s["result"] for s in raw["samples"]] == [4999950000, 4999950000]
+        assert raw["extra"]["mode"] == "remote"
+        assert raw["extra"]["scheduler"] == cluster.scheduler_address
+        assert len(cluster.scheduler_info["workers"]) == 2  # parbench closed its client, not the cluster
+
+
+def test_unreachable_scheduler_fails_within_the_timeout() -> None:
+    """A scheduler address nobody listens on is a clear ERROR within --cluster-timeout, not a hang."""
+    result = run_cli(["run", "--strategy", "dask", "--workload", "delayed-square", "--delay", "0",
+                      "--dask-scheduler", "tcp://127.0.0.1:9", "--cluster-timeout", "1", "--json"], timeout=60)
+    assert result.rc == 1
+    raw = json.loads(result.out)
+    assert raw["status"] == "ERROR"
+    assert "tcp://127.0.0.1:9" in raw["error"]
+    assert raw["samples"] == []

@@ -12,7 +12,9 @@ from parbench.runner.cells import make_cell
 from parbench.runner.measure import measure
 from parbench.segments import leftover_segments
 
-LOCAL = [name for name, target in registry.BUILTIN_STRATEGIES.items()]
+# The cluster and peer strategies (dispy, dask, joblib) have their own tests against real daemons.
+PEERS = ("dispy", "dask", "joblib")
+LOCAL = [name for name in registry.BUILTIN_STRATEGIES if name not in PEERS]
 PROCESS = [n for n in LOCAL if registry.get_strategy(n).uses_start_method]
 IN_PROCESS = [n for n in LOCAL if not registry.get_strategy(n).uses_start_method]
 # Small, uneven inputs: 10_001 elements and 5 items do not split evenly over 2 or 3 workers.

@@ -48,7 +48,8 @@ def make_cell(workload: str, params: Mapping[str, object], strategy: str, worker
     if start_method is not None:
         check_start_method(start_method)
         if not strategy_cls.uses_start_method:
-            raise UserError(f"{strategy} runs in one process: a start method does not apply")
+            raise UserError(f"a start method does not apply to {strategy}: it does not start its workers "
+                            "with multiprocessing")
     elif strategy_cls.uses_start_method:
         start_method = default_start_method()
     opts = resolve(strategy_cls.options, options or {}, strategy)

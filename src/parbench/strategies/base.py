@@ -111,7 +111,7 @@ class BaseStrategy:
     @classmethod
     def available(cls, start_method: str | None = None) -> str | None:
         if start_method is not None and not cls.uses_start_method:
-            return f"{cls.name} runs in one process: start methods do not apply"
+            return f"start methods do not apply to {cls.name}: it does not start its workers with multiprocessing"
         if start_method is not None and start_method not in multiprocessing.get_all_start_methods():
             return f"start method {start_method!r} is not supported on this platform"
         return None

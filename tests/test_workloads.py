@@ -66,3 +66,12 @@ def test_workload_pickles_as_its_parameters() -> None:
     assert pickle.loads(pickle.dumps(workload)) == workload
     assert workload.params() == {"size": 1000, "kernel": "numpy", "fill": "arange"}
     assert np.array_equal(workload.make_input(), np.arange(1000))
+
+
+def test_python_kernel_accepts_an_unaligned_buffer() -> None:
+    """An int64 array at an odd byte offset (as dask delivers) still sums exactly with the python kernel."""
+    buffer = bytearray(8 * 11 + 1)
+    chunk = np.frombuffer(buffer, dtype=np.int64, offset=1, count=11)
+    chunk[:] = np.arange(11)
+    assert not chunk.flags.aligned
+    assert ArraySum(size=11).kernel(chunk, Task(0, 0, 11)) == 55

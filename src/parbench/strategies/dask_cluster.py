@@ -34,10 +34,7 @@ OPTIONS: tuple[Param, ...] = (
 
 
 def _dask_task(workload: Workload, chunk: np.ndarray | None, task: Task) -> int:
-    if chunk is not None and not chunk.flags.aligned:
-        # dask hands scattered arrays over at any byte offset of its network frames, and the python kernel's
-        # memoryview cannot iterate an unaligned buffer: one aligned copy, on the worker, counted in compute.
-        chunk = np.require(chunk, requirements="A")
+    # Scattered arrays may arrive unaligned (any byte offset of dask's frames): the kernel copies them then.
     return workload.kernel(chunk, task)
 
 

@@ -13,13 +13,14 @@ import os
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
 
 from parbench import registry
-from parbench.errors import StrategyError, Unavailable
+from parbench.errors import StrategyError, Unavailable, WorkerDied
 from parbench.results.schema import Cell, Record, Sample, Status
 from parbench.strategies.base import Context, PhaseClock, Strategy
 
@@ -73,15 +74,58 @@ def _one(strategy: Strategy, cpu: TreeCpu, index: int, expected: int, warmup: bo
     t1 = time.perf_counter_ns()
     phases = clock.stop()
     c1 = cpu()
-    return Sample(index, t1 - t0, c1 - c0, phases, int(result), int(result) == expected, warmup)
+    return Sample(index, t1 - t0, c1 - c0, phases, int(result), int(result) == expected, warmup,
+                  max(_own_peak_rss(), cpu.peak_rss_children()))
 
 
-def _status(samples: list[Sample], error: str | None, unavailable: bool) -> Status:
-    if unavailable:
-        return "UNAVAILABLE"
-    if any(not s.ok for s in samples):
-        return "WRONG"  # a wrong answer outranks a later failure: it is the finding
-    return "ERROR" if error else "OK"
+def _own_peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass
+class _Lifecycle:
+    """What setup, the repeats and teardown of one strategy instance produced."""
+
+    samples: list[Sample] = field(default_factory=list)
+    setup_ns: int | None = None
+    teardown_ns: int | None = None
+    peak_children: int | None = None
+    failure: Status | None = None
+    error: str | None = None
+
+    def status(self) -> Status:
+        if any(not s.ok for s in self.samples):
+            return "WRONG"  # a wrong answer outranks a later failure: it is the finding
+        return self.failure or ("ERROR" if self.error else "OK")
+
+
+def _live(strategy: Strategy, expected: int, warmup: int, repeat: int,
+          on_sample: Callable[[Sample], None] | None) -> _Lifecycle:
+    cpu, life = TreeCpu(), _Lifecycle()
+    try:
+        t0 = time.perf_counter_ns()
+        strategy.setup()
+        life.setup_ns = time.perf_counter_ns() - t0
+        for i in range(warmup + repeat):
+            sample = _one(strategy, cpu, i - warmup, expected, warmup=i < warmup)
+            life.samples.append(sample)
+            if on_sample is not None:
+                on_sample(sample)
+    except Unavailable as exc:
+        life.failure, life.error = "UNAVAILABLE", str(exc)
+    except WorkerDied as exc:
+        life.failure, life.error = "CRASHED", str(exc)
+    except StrategyError as exc:
+        life.error = str(exc)
+    finally:
+        life.peak_children = cpu.peak_rss_children()
+        t0 = time.perf_counter_ns()
+        try:
+            strategy.teardown()
+        except Exception as exc:
+            life.error = life.error or f"teardown failed: {type(exc).__name__}: {exc}"
+        life.teardown_ns = time.perf_counter_ns() - t0
+    return life
 
 
 def measure(cell: Cell, repeat: int, warmup: int = 0,
@@ -93,37 +137,13 @@ def measure(cell: Cell, repeat: int, warmup: int = 0,
     expected = workload.expected()
     reason = strategy_cls.available(cell.start_method)
     if reason:
-        return Record(cell, "UNAVAILABLE", expected, error=reason, started=started)
+        return Record(cell, "UNAVAILABLE", expected, error=reason, started=started, family=strategy_cls.family)
     strategy = strategy_cls(Context(workload, workload.make_input(), cell.workers, cell.start_method,
                                     cell.options))
-    cpu, samples = TreeCpu(), []
-    error: str | None = None
-    unavailable = False
-    setup_ns = teardown_ns = None
-    try:
-        t0 = time.perf_counter_ns()
-        strategy.setup()
-        setup_ns = time.perf_counter_ns() - t0
-        for i in range(warmup + repeat):
-            sample = _one(strategy, cpu, i - warmup, expected, warmup=i < warmup)
-            samples.append(sample)
-            if on_sample is not None:
-                on_sample(sample)
-    except Unavailable as exc:
-        unavailable, error = True, str(exc)
-    except StrategyError as exc:
-        error = str(exc)
-    finally:
-        peak_children = cpu.peak_rss_children()
-        t0 = time.perf_counter_ns()
-        try:
-            strategy.teardown()
-        except Exception as exc:
-            error = error or f"teardown failed: {type(exc).__name__}: {exc}"
-        teardown_ns = time.perf_counter_ns() - t0
-    return Record(cell, _status(samples, error, unavailable), expected, tuple(samples), warmup, setup_ns,
-                  teardown_ns, tuple(_affinity()), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                  peak_children, error, strategy.extra(), started)
+    life = _live(strategy, expected, warmup, repeat, on_sample)
+    return Record(cell, life.status(), expected, tuple(life.samples), warmup, life.setup_ns, life.teardown_ns,
+                  tuple(_affinity()), _own_peak_rss(), life.peak_children, life.error, strategy.extra(), started,
+                  strategy_cls.family)
 
 
 def _affinity() -> list[int]:

@@ -16,7 +16,7 @@ from parbench import __version__
 from parbench.errors import StrategyError, UserError
 
 # Each module defines NAME, HELP, add_arguments(parser) and main(args) -> int.
-COMMANDS: tuple[str, ...] = ("listing", "run")
+COMMANDS: tuple[str, ...] = ("listing", "run", "sweep", "info")
 
 
 class Parser(argparse.ArgumentParser):

@@ -30,7 +30,7 @@ def run_cli(args: Sequence[str], *, env: dict[str, str] | None = None, timeout: 
             cwd: Path | None = None) -> Result:
     """`python -m parbench ARGS` in a fresh process, as a user would run it."""
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "parbench", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "parbench", *args], check=False, capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=cwd)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -76,7 +76,7 @@ def no_leftovers() -> Iterator[None]:
     """After the whole suite: no /dev/shm segment of ours and no child process of ours still alive."""
     yield
     children = _our_children()
-    gone, alive = psutil.wait_procs(children, timeout=5)
+    _, alive = psutil.wait_procs(children, timeout=5)
     leaked = _leaked_segments()
     problems = [f"process {p.pid} {' '.join(p.cmdline()[:4])}" for p in alive] + [f"segment {s}" for s in leaked]
     for proc in alive:

@@ -13,8 +13,10 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from parbench.results.schema import Cell
 from parbench.units import fmt_count, fmt_duration
 
 FAMILY_ORDER = {"sequential": 0, "threads": 1, "processes": 2, "distributed": 3}
@@ -28,7 +30,8 @@ def _points(summary: pd.DataFrame) -> dict[str, str]:
     for pid, (workload, params) in points.items():
         same = [p for w, p in points.values() if w == workload]
         varying = [k for k in params if len({json.dumps(p.get(k)) for p in same}) > 1]
-        labels[pid] = workload + "\n" + " ".join(_value(params[k]) for k in varying or params)
+        shown = varying or [k for k in params if k == "size"] or list(params)
+        labels[pid] = workload + "\n" + " ".join(_value(params[k]) for k in shown)
     return dict(sorted(labels.items(), key=lambda item: _order(item[0])))
 
 
@@ -101,7 +104,7 @@ def best_table(summary: pd.DataFrame) -> Table:
 def noisy_cells(summary: pd.DataFrame) -> Iterable[str]:
     noisy = summary[summary["noisy"].fillna(False).astype(bool)] if "noisy" in summary else summary.iloc[0:0]
     for _, row in noisy.sort_values("cv", ascending=False).iterrows():
-        yield f"{row['strategy']} x{row['workers']} {json.loads(row['key'])['params']}: CV {row['cv']:.0%}"
+        yield f"{Cell.from_dict(json.loads(row['key'])).label()}: CV {row['cv']:.0%}"
 
 
 def render(console: Console, summary: pd.DataFrame) -> None:
@@ -114,4 +117,4 @@ def render(console: Console, summary: pd.DataFrame) -> None:
     noisy = list(noisy_cells(summary))
     if noisy:
         console.print(f"[yellow]{len(noisy)} of {len(summary)} cells are noisy (CV > 10%)[/]: "
-                      + "; ".join(noisy[:5]) + (" ..." if len(noisy) > 5 else ""), highlight=False)
+                      + escape("; ".join(noisy[:5])) + (" ..." if len(noisy) > 5 else ""), highlight=False)

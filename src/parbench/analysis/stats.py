@@ -105,8 +105,8 @@ def _add_speedups(out: pd.DataFrame) -> pd.DataFrame:
                       strict=True))
     out["baseline_ns"] = [baseline.get((r, p), np.nan) for r, p in zip(out["run_id"], point, strict=True)]
     one = np.array([at_one.get((r, p), np.nan) for r, p in zip(out["run_id"], self_point, strict=True)], dtype=float)
-    median = out["median_ns"].astype(float).where(ok)
-    out["speedup"] = out["baseline_ns"].astype(float) / median
+    median = out["median_ns"].where(ok)
+    out["speedup"] = out["baseline_ns"] / median
     out["self_speedup"] = one / median
     out["efficiency"] = out["speedup"] / out["workers"].astype(float)
     return out
@@ -119,8 +119,16 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame([_cell_row(group, cell_columns) for _, group in groups])
     if out.empty:
         return out
-    out["e2e_ns"] = out["setup_ns"].astype(float) + out["median_ns"].astype(float) + out["teardown_ns"].astype(float)
+    out = out.reindex(columns=[*out.columns, *(c for c in STAT_COLUMNS if c not in out.columns)])
+    for column in ("setup_ns", "teardown_ns", *STAT_COLUMNS[1:]):
+        out[column] = pd.to_numeric(out[column], errors="coerce")  # pd.NA (no measurement) -> NaN
+    out["e2e_ns"] = out["setup_ns"] + out["median_ns"] + out["teardown_ns"]
     return _add_speedups(out)
+
+
+# Present in every summary, empty (NaN) for cells that produced no timed repeat.
+STAT_COLUMNS = ("n", "median_ns", "iqr_ns", "mean_ns", "stdev_ns", "min_ns", "ci_low_ns", "ci_high_ns", "cv",
+                "outliers", "cpu_median_ns", "utilisation")
 
 
 # Per-repeat or per-record measurements: everything in a tidy frame that is not part of a cell's identity.

@@ -44,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--preset", help=f"built-in sweep: {', '.join(PRESETS)} (default: default)")
     what.add_argument("--config", type=Path, metavar="FILE", help="a sweep TOML file (see README: Sweeps)")
     what.add_argument("--workloads", help="comma-separated workload names")
-    what.add_argument("--strategies", help="comma-separated strategy names or families "
-                                           "(sequential, threads, processes, distributed)")
+    what.add_argument("--strategies", help="comma-separated strategy names or families: processes, "
+                                           "distributed, family:threads (threads alone is the strategy)")
     what.add_argument("--sizes", action="append", metavar="[WORKLOAD=]N,...",
                       help="sizes (1e6, 10_000_000); WORKLOAD= sets one workload's; repeatable")
     what.add_argument("--workers", help="1,2,4 or 1..max (powers of two up to the usable CPUs, and that count)")

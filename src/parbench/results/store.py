@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,9 +37,20 @@ def check_results_dir(results: Path) -> Path:
     if results.exists() and not results.is_dir():
         raise UserError(f"--results: {results} is a file, not a folder")
     existing = next(p for p in (results, *results.absolute().parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir() or not _can_write(existing):
         raise UserError(f"--results: cannot write to {existing}")
     return results
+
+
+def _can_write(folder: Path) -> bool:
+    """Try it: os.access says yes to root on an immutable folder or a read-only file system."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 class RunStore:

@@ -20,6 +20,7 @@ from parbench.runner.cells import make_cell
 from parbench.runner.spec import SweepSpec
 
 FAMILIES: tuple[str, ...] = ("sequential", "threads", "processes", "distributed")
+FAMILY_PREFIX = "family:"
 BASELINE = "sequential"
 
 
@@ -56,14 +57,16 @@ def select_strategies(selectors: tuple[str, ...], lenient: bool) -> tuple[list[s
     """Names and families -> registered strategy names (deduplicated, in order), and notes on skipped ones.
 
     `lenient` (the names come from a preset): a name that is not registered or is broken is skipped with
-    a note; otherwise it is a UserError, since the user asked for it.
+    a note; otherwise it is a UserError, since the user asked for it. A strategy's own name wins over a
+    family of the same name (`threads` is the strategy; `family:threads` the family, thread-pool included).
     """
     entries = registry.strategies()
     names: list[str] = []
     notes: list[str] = []
     for selector in selectors:
-        if selector in FAMILIES:
-            names.extend(_family_members(selector))
+        family = selector.removeprefix(FAMILY_PREFIX)
+        if family in FAMILIES and (selector.startswith(FAMILY_PREFIX) or selector not in entries):
+            names.extend(_family_members(family))
             continue
         entry = entries.get(selector)
         if entry is not None and entry.obj is not None:

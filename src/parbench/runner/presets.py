@@ -1,7 +1,8 @@
 """Built-in sweeps, written as TOML-shaped layers (see runner.spec): `--preset quick|default|full`.
 
 Strategy names a preset lists but this installation does not register (a plugin not installed, or a
-strategy merged later) are skipped with a one-line note; a family takes every registered member except
+strategy merged later) are skipped with a one-line note; a family (`processes`, or `family:threads` where
+a strategy has the family's name) takes every registered member except
 the ones that run only when named (value-nolock: its WRONG result is the point of it, not a finding).
 """
 
@@ -40,7 +41,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Everything: every family, every start method, sizes up to 10^8. Hours on a small machine.
     "full": {
         "workloads": ["array-sum", "delayed-square"],
-        "strategies": ["sequential", "threads", "processes", "distributed"],
+        "strategies": ["sequential", "family:threads", "processes", "distributed"],
         "workers": "1..max",
         "start-methods": ["fork", "spawn", "forkserver"],
         "repeat": 10,

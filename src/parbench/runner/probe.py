@@ -61,7 +61,11 @@ def main() -> int:
     # Imported after pinning, so numpy's BLAS threads see the granted CPUs, not the whole machine.
     from parbench.runner.measure import measure
 
-    record = measure(request.cell, request.repeat, request.warmup)
+    try:
+        record = measure(request.cell, request.repeat, request.warmup)
+    except Terminated:
+        print("probe: stopped by the driver (SIGTERM) after tearing the strategy down", file=sys.stderr)
+        return 128 + signal.SIGTERM
     out.write(record.to_json() + "\n")
     out.flush()
     return 0

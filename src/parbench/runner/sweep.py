@@ -199,9 +199,10 @@ def _failed(planned: PlannedCell, status: Status, error: str, started: str, wall
 
 def _verdict(planned: PlannedCell, probe: Probe, timed_out: bool, started: str, timeout: float) -> Record:
     out, err = probe.output()
-    tail = f"; stderr: {err}" if err else ""
+    # The last line of stderr (an exception's message, usually) on the first line; the tail after it.
+    tail = f": {err.splitlines()[-1]}\n--- probe stderr (tail) ---\n{err}" if err else ""
     if timed_out:
-        return _failed(planned, "TIMEOUT", f"no result within {timeout:g} s: probe killed{tail}", started,
+        return _failed(planned, "TIMEOUT", f"no result within {timeout:g} s, probe stopped{tail}", started,
                        probe.wall_ns())
     line = out.strip().splitlines()[-1] if out.strip() else ""
     if probe.proc.returncode == 0 and line:

@@ -29,23 +29,26 @@ class TreeCpu:
     """User+system CPU time of this process and every descendant, reaped or alive, in nanoseconds.
 
     Own time (`time.process_time_ns`, all threads) and descendants' time are read apart: listing the
-    descendants scans /proc and costs about a millisecond of CPU, which must fall outside the bracket.
+    descendants scans all of /proc (a millisecond or more), which must fall outside the bracket. The list
+    is refreshed once per repeat, after the run: between two repeats the strategy runs no code, so the
+    processes alive at the start of a run are the ones listed at the end of the previous one.
     """
 
     def __init__(self) -> None:
         self.me = psutil.Process()
+        self.kids: list[psutil.Process] = []
+
+    def refresh(self) -> None:
+        self.kids = self.me.children(recursive=True)
 
     def descendants(self) -> int:
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-        total = int((kids.ru_utime + kids.ru_stime) * 1e9)
-        for child in self.me.children(recursive=True):
-            total += _live_cpu_ns(child)
-        return total
+        return int((kids.ru_utime + kids.ru_stime) * 1e9) + sum(_live_cpu_ns(child) for child in self.kids)
 
     def peak_rss_children(self) -> int:
         """Largest RSS of any child: reaped ones by their peak, live ones by their current size."""
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-        for child in self.me.children(recursive=True):
+        for child in self.kids:
             with contextlib.suppress(psutil.Error):
                 peak = max(peak, child.memory_info().rss)
         return peak
@@ -79,6 +82,7 @@ def _one(strategy: Strategy, cpu: TreeCpu, index: int, expected: int, warmup: bo
     t1 = time.perf_counter_ns()
     own1 = time.process_time_ns()
     phases = clock.stop()
+    cpu.refresh()
     kids1 = cpu.descendants()
     return Sample(index, t1 - t0, own1 - own0 + kids1 - kids0, phases, int(result), int(result) == expected, warmup,
                   max(_own_peak_rss(), cpu.peak_rss_children()))
@@ -112,6 +116,11 @@ def _live(strategy: Strategy, expected: int, warmup: int, repeat: int,
         t0 = time.perf_counter_ns()
         strategy.setup()
         life.setup_ns = time.perf_counter_ns() - t0
+        cpu.refresh()
+        # Everything alive now lives for the whole cell: freezing it keeps the gc.collect() before each
+        # repeat short (it then walks only what the runs allocate), instead of the whole heap every time.
+        gc.collect()
+        gc.freeze()
         for i in range(warmup + repeat):
             sample = _one(strategy, cpu, i - warmup, expected, warmup=i < warmup)
             life.samples.append(sample)
@@ -124,6 +133,8 @@ def _live(strategy: Strategy, expected: int, warmup: int, repeat: int,
     except StrategyError as exc:
         life.error = str(exc)
     finally:
+        gc.unfreeze()
+        cpu.refresh()
         life.peak_children = cpu.peak_rss_children()
         t0 = time.perf_counter_ns()
         try:

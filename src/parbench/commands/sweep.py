@@ -25,6 +25,7 @@ from parbench.results.schema import SCHEMA_VERSION
 from parbench.results.store import RunStore
 from parbench.runner.affinity import usable_cpus
 from parbench.runner.estimate import Costs, estimate_cell
+from parbench.runner.launch import ISOLATIONS
 from parbench.runner.measure import now_iso
 from parbench.runner.plan import PlannedCell, make_plan
 from parbench.runner.presets import PRESETS
@@ -34,7 +35,8 @@ from parbench.units import fmt_duration
 
 NAME = "sweep"
 HELP = "measure workloads x sizes x strategies x workers, each cell in a fresh pinned process; resumable"
-SPEC_FLAGS = ("workloads", "strategies", "workers", "start_methods", "repeat", "warmup", "timeout", "seed")
+SPEC_FLAGS = ("workloads", "strategies", "workers", "start_methods", "repeat", "warmup", "timeout", "seed",
+              "isolation")
 PARAM_FLAGS = (("sizes", "size"), ("kernels", "kernel"), ("delay", "delay"))
 FAILED = ("WRONG", "TIMEOUT", "CRASHED", "ERROR")
 
@@ -60,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--warmup", help="untimed (but checked) repeats before them")
     how.add_argument("--timeout", help="seconds a cell may take before its probe is killed (TIMEOUT)")
     how.add_argument("--seed", help="seed of the shuffled cell order (default: random, recorded)")
+    how.add_argument("--isolation", choices=ISOLATIONS, help="fork (default): each probe forked from a probe server "
+                     "with parbench loaded; exec: a new interpreter per cell (slower; new memory layout each time)")
     where = parser.add_argument_group("where")
     where.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
     where.add_argument("--run-id", help="name of the run folder (default: the date and time, YYYYmmdd-HHMMSS)")
@@ -89,11 +93,11 @@ def _estimates(cells: Sequence[PlannedCell], limits: Limits, costs: Costs) -> di
 
 
 def _limits(spec: SweepSpec) -> Limits:
-    return Limits(spec.repeat, spec.warmup, spec.timeout)
+    return Limits(spec.repeat, spec.warmup, spec.timeout, spec.isolation)
 
 
 def _print_plan(cells: Sequence[PlannedCell], notes: Sequence[str], spec: SweepSpec) -> None:
-    estimates = _estimates(cells, _limits(spec), Costs())
+    estimates = _estimates(cells, _limits(spec), Costs.for_sweep(spec.isolation))
     width = len(str(len(cells)))
     for i, planned in enumerate(cells, 1):
         extra = f"  UNAVAILABLE: {planned.unavailable}" if planned.unavailable else ""
@@ -140,7 +144,7 @@ def _start(args: argparse.Namespace, console: Console) -> int:
 
     console.print(f"parbench sweep: {len(plan.cells)} cells; calibrating this machine ...", highlight=False)
     calibration = calibrate(spec.start_methods)
-    costs = Costs().calibrated(calibration)
+    costs = Costs.for_sweep(spec.isolation, calibration)
     estimates = _estimates(plan.cells, _limits(spec), costs)
     store.create(_meta(store, spec, plan.cells, plan.notes, calibration, sum(estimates.values())))
     for note in plan.notes:
@@ -167,10 +171,10 @@ def _resume(args: argparse.Namespace, console: Console) -> int:
     meta["resumes"].append({"at": now_iso(), "command": sys.argv, "cells": len(todo)})
     store.write_meta(meta)
     spec = meta["spec"]
-    limits = Limits(spec["repeat"], spec["warmup"], spec["timeout"])
+    limits = Limits(spec["repeat"], spec["warmup"], spec["timeout"], spec.get("isolation", "fork"))
     console.print(f"run {store.path}: {len(cells) - len(todo)} of {len(cells)} cells done, {len(todo)} to go",
                   highlight=False)
-    estimates = _estimates(todo, limits, Costs().calibrated(meta.get("calibration")))
+    estimates = _estimates(todo, limits, Costs.for_sweep(limits.isolation, meta.get("calibration")))
     return _execute(store, todo, limits, estimates, console, len(cells) - len(todo))
 
 

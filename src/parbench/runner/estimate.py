@@ -22,13 +22,14 @@ PER_RUN_PROCESSES = frozenset({"process-pipe", "process-queue", "value-lock", "v
                                "shared-array", "shared-memory"})
 COPY_PER_RUN = frozenset({"process-pipe", "process-queue"})
 COPY_WHEN_PICKLED = frozenset({"value-lock", "value-nolock", "manager"})
+EXEC_PROBE_S = 0.35
 
 
 @dataclass(frozen=True)
 class Costs:
     """Machine constants (seconds, bytes per second) the model is built from."""
 
-    probe_s: float = 0.35  # start a probe (interpreter, numpy, parbench), pin, tear down, clean up
+    probe_s: float = 0.08  # fork a probe from the server, pin, measure's own bookkeeping, clean up
     repeat_s: float = 0.004  # per repeat around run(): gc.collect and the CPU-time bookkeeping
     python_item_s: float = 25e-9  # array-sum python kernel, per element
     memory_bytes_per_s: float = 8e9  # numpy sum, in practice (below the calibrated best)
@@ -38,6 +39,13 @@ class Costs:
     cluster_setup_s: float = 2.0  # distributed strategies: start a local cluster
     start_s: Mapping[str, float] = field(default_factory=lambda: {"fork": 0.006, "spawn": 0.25,
                                                                   "forkserver": 0.2})
+
+    @classmethod
+    def for_sweep(cls, isolation: str, figures: Mapping[str, Any] | None = None) -> Costs:
+        """The costs of a sweep run with `isolation`, calibrated when figures are known."""
+        # exec starts an interpreter and imports numpy and parbench for every cell.
+        costs = cls(probe_s=EXEC_PROBE_S) if isolation == "exec" else cls()
+        return costs.calibrated(figures)
 
     def calibrated(self, figures: Mapping[str, Any] | None) -> Costs:
         """These costs with this machine's process start times, when calibration measured them."""

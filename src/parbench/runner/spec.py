@@ -14,6 +14,7 @@ every selected workload that takes the parameter, or to one workload with `--siz
     repeat = 5
     warmup = 1
     timeout = 300                               # seconds per cell
+    isolation = "fork"                          # fork: probes forked from a server; exec: a new interpreter each
     seed = 42                                   # shuffles the cell order; random when absent
     [params.array-sum]
     size = [1e5, 1e6]
@@ -37,6 +38,7 @@ from parbench.errors import UserError
 from parbench.params import did_you_mean, parse_float, parse_int, resolve
 from parbench.runner.affinity import usable_cpus
 from parbench.runner.cells import check_start_method, check_workers, default_start_method
+from parbench.runner.launch import ISOLATIONS
 from parbench.runner.presets import PRESETS
 
 Layer = dict[str, Any]
@@ -69,6 +71,7 @@ class SweepSpec:
     timeout: float
     seed: int
     lenient: bool  # strategy names came from a preset: skip unregistered ones with a note
+    isolation: str = "fork"
 
     def points(self, workload: str) -> list[dict[str, Any]]:
         """Every parameter combination of `workload`, in grid order."""
@@ -81,7 +84,7 @@ class SweepSpec:
                 "strategies": list(self.strategies), "workers": list(self.workers),
                 "start_methods": list(self.start_methods), "options": {s: dict(o) for s, o in self.options.items()},
                 "repeat": self.repeat, "warmup": self.warmup, "timeout": self.timeout, "seed": self.seed,
-                "lenient": self.lenient}
+                "lenient": self.lenient, "isolation": self.isolation}
 
 
 # --- reading one value -------------------------------------------------------------------------------------
@@ -153,6 +156,12 @@ def _preset_name(value: object, where: str) -> str:
     return str(value)
 
 
+def _isolation(value: object, where: str) -> str:
+    if value not in ISOLATIONS:
+        raise UserError(f"{where}: expected one of {', '.join(ISOLATIONS)}, got {value!r}")
+    return str(value)
+
+
 def _prefixed(where: str, check: Callable[..., Any], *args: Any) -> Any:
     """Run a check whose UserError does not say where the value came from, and say it."""
     try:
@@ -209,6 +218,7 @@ KEYS: dict[str, Callable[[object, str], Any]] = {
     "repeat": _bounded_int(1, MAX_REPEAT),
     "warmup": _bounded_int(0, MAX_REPEAT),
     "timeout": _timeout,
+    "isolation": _isolation,
     "seed": _bounded_int(0, 2**63 - 1),
     "params": _params,
     "options": _options,
@@ -292,6 +302,7 @@ def resolve_spec(layer: Layer, flags: Sequence[ParamFlag] = (), lenient: bool = 
         repeat=layer["repeat"], warmup=layer["warmup"], timeout=layer["timeout"],
         seed=random.SystemRandom().randrange(2**31) if seed is None else seed,
         lenient=lenient,
+        isolation=layer.get("isolation", "fork"),
     )
 
 
@@ -316,4 +327,5 @@ def spec_from_dict(raw: Mapping[str, Any]) -> SweepSpec:
     """The resolved spec stored in meta.json, back (for --resume)."""
     return SweepSpec(raw["preset"], {w: {k: tuple(v) for k, v in g.items()} for w, g in raw["workloads"].items()},
                      tuple(raw["strategies"]), tuple(raw["workers"]), tuple(raw["start_methods"]),
-                     raw["options"], raw["repeat"], raw["warmup"], raw["timeout"], raw["seed"], raw["lenient"])
+                     raw["options"], raw["repeat"], raw["warmup"], raw["timeout"], raw["seed"], raw["lenient"],
+                     raw.get("isolation", "fork"))

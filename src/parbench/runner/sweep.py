@@ -14,13 +14,12 @@ import json
 import os
 import select
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import IO, Protocol
 
 import psutil
@@ -29,6 +28,7 @@ from parbench import registry
 from parbench.interrupts import held
 from parbench.results.schema import Record, Status
 from parbench.results.store import RunStore
+from parbench.runner.launch import Launcher, LaunchError, launcher
 from parbench.runner.measure import now_iso
 from parbench.runner.plan import PlannedCell
 from parbench.runner.probe import ProbeRequest
@@ -52,6 +52,7 @@ class Limits:
     repeat: int
     warmup: int
     timeout: float
+    isolation: str = "fork"
 
 
 class Observer(Protocol):
@@ -103,45 +104,43 @@ def _finish_off(procs: Sequence[psutil.Process], grace: float) -> None:
 
 
 class Probe:
-    """One probe process: started, watched until exit or timeout, stopped, and cleaned up after."""
+    """One probe process: launched, watched until exit or timeout, stopped, and cleaned up after."""
 
-    def __init__(self, request: ProbeRequest, out: IO[bytes], err: IO[bytes]) -> None:
-        # Files, not pipes: a descendant that keeps stdout or stderr open cannot make the driver wait for EOF.
-        self.request = request
+    def __init__(self, launcher: Launcher, request: ProbeRequest, out: Path, err: Path) -> None:
         self.out, self.err = out, err
         self.tree: dict[int, psutil.Process] = {}
         self.started_ns = time.perf_counter_ns()
-        self.proc = subprocess.Popen([sys.executable, "-m", "parbench.runner.probe"], stdin=subprocess.PIPE,
-                                     stdout=self.out, stderr=self.err, start_new_session=True, close_fds=True)
         self.ended_ns: int | None = None
+        self.returncode: int | None = None
+        self.launched = launcher.launch(request, out, err)
+        self.pid = self.launched.pid
         self.pidfd = self._pidfd()
-        with contextlib.suppress(BrokenPipeError):  # it died before reading: its exit says why
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(request.to_json().encode())
-            self.proc.stdin.close()
 
     def _pidfd(self) -> int | None:
         # A pidfd lets the driver sleep until the probe exits, without polling beside the measurement.
         try:
-            return os.pidfd_open(self.proc.pid)
+            return os.pidfd_open(self.pid)
         except (AttributeError, OSError):
             return None
 
     def _exited_within(self, seconds: float) -> bool:
-        if self.proc.poll() is None and seconds > 0:
-            if self.pidfd is not None:
-                select.select([self.pidfd], [], [], seconds)
-            else:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.proc.wait(seconds)
-        if self.proc.poll() is None:
-            return False
-        self.ended_ns = self.ended_ns or time.perf_counter_ns()
-        return True
+        if self.ended_ns is not None:
+            return True
+        if self.pidfd is not None:
+            exited = bool(select.select([self.pidfd], [], [], max(0.0, seconds))[0])
+        else:
+            deadline = time.monotonic() + seconds
+            while (alive := _alive(psutil.Process(self.pid))) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            exited = not alive
+        if exited:
+            self.ended_ns = time.perf_counter_ns()
+            self.returncode = self.launched.reap()
+        return exited
 
     def _note_tree(self) -> None:
         with contextlib.suppress(psutil.Error):
-            for child in psutil.Process(self.proc.pid).children(recursive=True):
+            for child in psutil.Process(self.pid).children(recursive=True):
                 self.tree.setdefault(child.pid, child)
 
     def watch(self, timeout: float) -> bool:
@@ -159,19 +158,18 @@ class Probe:
         self._signal_group(signal.SIGTERM)
         if not self._exited_within(TERM_GRACE_S):
             self._signal_group(signal.SIGKILL)
-            self.proc.wait()
-            self._exited_within(0)
+            self._exited_within(60.0)
 
     def _signal_group(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signum)
+            os.killpg(self.pid, signum)
 
     def cleanup(self) -> None:
         """After the probe exited: end what it left (its group, noted descendants), remove its segments."""
-        leftovers = {p.pid: p for p in _group_members(self.proc.pid)}
+        leftovers = {p.pid: p for p in _group_members(self.pid)}
         leftovers.update(self.tree)
         _finish_off(list(leftovers.values()), HELPER_GRACE_S)
-        for pid in {self.proc.pid, *leftovers}:
+        for pid in {self.pid, *leftovers}:
             remove_segments(pid)
         if self.pidfd is not None:
             os.close(self.pidfd)
@@ -181,8 +179,9 @@ class Probe:
         return (self.ended_ns or time.perf_counter_ns()) - self.started_ns
 
     def output(self) -> tuple[str, str]:
-        self.out.seek(0)
-        return self.out.read().decode(errors="replace"), _tail(self.err)
+        out = self.out.read_text(errors="replace") if self.out.exists() else ""
+        with self.err.open("rb") if self.err.exists() else contextlib.nullcontext(None) as err:
+            return out, _tail(err) if err is not None else ""
 
 
 def _expected(planned: PlannedCell) -> int | None:
@@ -201,49 +200,65 @@ def _verdict(planned: PlannedCell, probe: Probe, timed_out: bool, started: str, 
     out, err = probe.output()
     # The last line of stderr (an exception's message, usually) on the first line; the tail after it.
     tail = f": {err.splitlines()[-1]}\n--- probe stderr (tail) ---\n{err}" if err else ""
+    wall = probe.wall_ns()
     if timed_out:
-        return _failed(planned, "TIMEOUT", f"no result within {timeout:g} s, probe stopped{tail}", started,
-                       probe.wall_ns())
+        return _failed(planned, "TIMEOUT", f"no result within {timeout:g} s, probe stopped{tail}", started, wall)
     line = out.strip().splitlines()[-1] if out.strip() else ""
-    if probe.proc.returncode == 0 and line:
+    if probe.returncode == 0 and line:
         try:
-            return replace(Record.from_dict(json.loads(line)), probe_wall_ns=probe.wall_ns())
+            return replace(Record.from_dict(json.loads(line)), probe_wall_ns=wall)
         except (ValueError, KeyError, TypeError) as exc:
-            return _failed(planned, "CRASHED", f"probe wrote no readable record ({exc}){tail}", started,
-                           probe.wall_ns())
-    return _failed(planned, "CRASHED", f"probe {describe_exit(probe.proc.returncode)}{tail}", started,
-                   probe.wall_ns())
+            return _failed(planned, "CRASHED", f"probe wrote no readable record ({exc}){tail}", started, wall)
+    how = "ended, exit status unknown" if probe.returncode is None else describe_exit(probe.returncode)
+    return _failed(planned, "CRASHED", f"probe {how}{tail}", started, wall)
 
 
-def measure_isolated(planned: PlannedCell, limits: Limits) -> Record:
+def measure_isolated(planned: PlannedCell, limits: Limits, launcher: Launcher, workdir: Path) -> Record:
     """Measure one cell in a fresh probe; a hang, a crash or Ctrl-C never leaves anything behind."""
     started = now_iso()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        probe = Probe(ProbeRequest(planned.cell, limits.repeat, limits.warmup), out, err)
-        try:
-            exited = probe.watch(limits.timeout)
-        except BaseException:
-            with held():
-                probe.stop()
-                probe.cleanup()
-            raise
+    out, err = workdir / "probe.out", workdir / "probe.err"
+    for path in (out, err):
+        path.unlink(missing_ok=True)
+    try:
+        probe = Probe(launcher, ProbeRequest(planned.cell, limits.repeat, limits.warmup), out, err)
+    except LaunchError as exc:
+        return _failed(planned, "CRASHED", str(exc), started, None)
+    try:
+        exited = probe.watch(limits.timeout)
+    except BaseException:
         with held():
-            if not exited:
-                probe.stop()
+            probe.stop()
             probe.cleanup()
-        return _verdict(planned, probe, not exited, started, limits.timeout)
+        raise
+    with held():
+        if not exited:
+            probe.stop()
+        probe.cleanup()
+    return _verdict(planned, probe, not exited, started, limits.timeout)
+
+
+@contextlib.contextmanager
+def probes(isolation: str) -> Iterator[tuple[Launcher, Path]]:
+    """A launcher for the sweep's probes and a scratch folder for their output, both gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix="parbench-probe-") as scratch:
+        started = launcher(isolation, Path(scratch))
+        try:
+            yield started, Path(scratch)
+        finally:
+            started.close()
 
 
 def run_sweep(cells: Sequence[PlannedCell], store: RunStore, limits: Limits, observer: Observer) -> Counter[str]:
     """Measure `cells` in order, appending each record as it ends; returns the count per status."""
     statuses: Counter[str] = Counter()
-    for planned in cells:
-        observer.cell_started(planned)
-        if planned.unavailable:
-            record = _failed(planned, "UNAVAILABLE", planned.unavailable, now_iso(), None)
-        else:
-            record = measure_isolated(planned, limits)
-        store.append(record)
-        statuses[record.status] += 1
-        observer.cell_finished(planned, record)
+    with probes(limits.isolation) as (started, scratch):
+        for planned in cells:
+            observer.cell_started(planned)
+            if planned.unavailable:
+                record = _failed(planned, "UNAVAILABLE", planned.unavailable, now_iso(), None)
+            else:
+                record = measure_isolated(planned, limits, started, scratch)
+            store.append(record)
+            statuses[record.status] += 1
+            observer.cell_finished(planned, record)
     return statuses

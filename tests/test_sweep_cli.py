@@ -79,11 +79,11 @@ def test_resume_refuses_flags_that_would_change_the_spec(results: Path) -> None:
 
 @pytest.mark.slow
 def test_small_sweep_writes_meta_and_records_pins_cpus_and_shows_the_gil(results: Path) -> None:
-    """A real sweep: meta.json with environment and calibration, every cell OK, workers=1 pinned to exactly one
-    CPU, and threads on the python kernel at 2 workers reported near 1/2 CPU utilisation."""
+    """A real sweep (a new interpreter per cell): meta.json with environment and calibration, every cell OK,
+    workers=1 pinned to exactly one CPU, and threads on the python kernel at 2 workers near 1/2 utilisation."""
     result = run_cli(["sweep", "--workloads", "array-sum", "--sizes", "300_000", "--kernels", "python",
                       "--strategies", "threads", "--workers", "1,2", "--repeat", "3", "--warmup", "1",
-                      "--results", str(results), "--run-id", "small"])
+                      "--isolation", "exec", "--results", str(results), "--run-id", "small"])
     assert result.rc == 0, result.err
     assert "run folder:" in result.out and "Speedup vs sequential" in result.out
     run = results / "small"

@@ -19,7 +19,7 @@ from conftest import run_cli
 from parbench.results.schema import Cell
 from parbench.runner.plan import PlannedCell, make_plan
 from parbench.runner.spec import ParamFlag, build_spec
-from parbench.runner.sweep import Limits, measure_isolated
+from parbench.runner.sweep import Limits, measure_isolated, probes
 from parbench.segments import leftover_segments
 
 PROBE = "parbench.runner.probe"
@@ -36,11 +36,16 @@ class Sweep:
                                           "--run-id", "r", *args], stdout=log, stderr=subprocess.STDOUT)
 
     def probes(self) -> list[psutil.Process]:
+        """The running probes: forked by the probe server (or, with --isolation exec, started by the sweep)."""
         found = []
-        for child in psutil.Process(self.proc.pid).children():
+        for proc in psutil.Process(self.proc.pid).children(recursive=True):
             try:
-                if PROBE in " ".join(child.cmdline()):
-                    found.append(child)
+                command, parent = " ".join(proc.cmdline()), proc.parent()
+                server = "--serve" in command and proc.ppid() == self.proc.pid
+                forked = parent is not None and parent.ppid() == self.proc.pid and "--serve" in " ".join(
+                    parent.cmdline())
+                if PROBE in command and not server and (forked or proc.ppid() == self.proc.pid):
+                    found.append(proc)
             except psutil.Error:
                 pass
         return found
@@ -196,7 +201,8 @@ def test_ctrl_c_exits_130_keeps_whole_records_and_resume_completes_without_dupli
 def test_a_probe_that_dies_with_a_traceback_is_crashed_with_its_stderr_tail() -> None:
     """A probe that fails on its request exits with a traceback: CRASHED, and the error carries stderr's tail."""
     bad = Cell("array-sum", {"size": "lots"}, "sequential", 1)
-    record = measure_isolated(PlannedCell(bad, "sequential"), Limits(1, 0, 60))
+    with probes("exec") as (launcher, scratch):
+        record = measure_isolated(PlannedCell(bad, "sequential"), Limits(1, 0, 60), launcher, scratch)
     assert record.status == "CRASHED"
     assert "exited with code 1" in str(record.error)
     assert "UserError" in str(record.error) and "lots" in str(record.error)

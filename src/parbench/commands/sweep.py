@@ -97,7 +97,11 @@ def _limits(spec: SweepSpec) -> Limits:
 
 
 def _print_plan(cells: Sequence[PlannedCell], notes: Sequence[str], spec: SweepSpec) -> None:
-    estimates = _estimates(cells, _limits(spec), Costs.for_sweep(spec.isolation))
+    from parbench.runner.calibrate import calibrate
+
+    # The same calibration as a real run (a second or so): an estimate from this machine, as loaded as it is now.
+    costs = Costs.for_sweep(spec.isolation, calibrate(spec.start_methods))
+    estimates = _estimates(cells, _limits(spec), costs)
     width = len(str(len(cells)))
     for i, planned in enumerate(cells, 1):
         extra = f"  UNAVAILABLE: {planned.unavailable}" if planned.unavailable else ""
@@ -218,8 +222,14 @@ def _report(store: RunStore, console: Console) -> int:
     return 1 if any(statuses[s] for s in FAILED) else 0
 
 
-def main(args: argparse.Namespace) -> int:
+def _console() -> Console:
+    """stdout; when it is not a terminal (a log, a pipe), wide enough for the summary tables not to wrap."""
     console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=max(console.width, 160))
+
+
+def main(args: argparse.Namespace) -> int:
+    console = _console()
     if args.resume is not None:
         return _resume(args, console)
     return _start(args, console)

@@ -1,8 +1,9 @@
 """Machine calibration at the start of a sweep: the primitives every strategy's overhead is made of.
 
-Memory bandwidth (numpy sum over an array larger than the caches), process start+join per start method,
-Pipe round trip (small message) and throughput (1 MiB), and how much longer than asked time.sleep sleeps.
-About a second in all; each figure is the median of a few tries (the best for bandwidth).
+Memory bandwidth (numpy sum over an array larger than the caches), the python kernel's loop per element,
+process start+join per start method, Pipe round trip (small message) and throughput (1 MiB), and how much
+longer than asked time.sleep sleeps. Under a second with fork alone; each figure is the median of a few
+tries (the best for bandwidth). The figures also feed the sweep's time estimate.
 """
 
 from __future__ import annotations
@@ -52,6 +53,19 @@ def memory_bandwidth(tries: int = 5) -> float:
     return data.nbytes / (min(times) / 1e9)
 
 
+def python_loop_ns(items: int = 1_000_000, tries: int = 3) -> float:
+    """Nanoseconds per element of the python kernel's plain loop (the course's), median of `tries`."""
+    view = memoryview(np.arange(items, dtype=np.int64))  # type: ignore[arg-type]
+
+    def loop() -> int:
+        total = 0
+        for x in view:
+            total += x
+        return total
+
+    return _median_ns(loop, tries) / items
+
+
 def process_start_ns(method: str, tries: int = 3) -> int:
     """Start and join one Process that does nothing (after one untimed start: forkserver boots its server)."""
     ctx: Any = multiprocessing.get_context(method)  # typeshed's BaseContext lacks Process
@@ -96,7 +110,8 @@ def sleep_overshoot_ns(asked_s: float = 0.001, tries: int = 20) -> int:
 def calibrate(start_methods: Sequence[str]) -> dict[str, Any]:
     """Every calibration figure, for meta.json."""
     t0 = time.perf_counter_ns()
-    figures: dict[str, Any] = {"memory_bandwidth_bytes_per_s": memory_bandwidth()}
+    figures: dict[str, Any] = {"memory_bandwidth_bytes_per_s": memory_bandwidth(),
+                               "python_loop_ns_per_item": python_loop_ns()}
     figures["process_start_ns"] = {m: process_start_ns(m) for m in start_methods}
     figures.update(pipe_costs())
     figures["sleep_overshoot_ns"] = sleep_overshoot_ns()

@@ -2,8 +2,8 @@
 
 Used by `--dry-run` (the total) and by the progress bar (each cell advances it by its estimate, so the
 ETA weighs a 10^7-element cell more than a 10^4 one). Aims at a factor of two, not at precision: the
-figures below were measured on the 2-core development machine (DESIGN section 8); calibration replaces
-process start costs and memory bandwidth with this machine's when they are known.
+figures below were measured on the 2-core development machine; calibration (which a dry run also runs)
+replaces them with this machine's: the python loop, memory and pipe bandwidth, process start costs.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Costs:
 
     probe_s: float = 0.08  # fork a probe from the server, pin, measure's own bookkeeping, clean up
     repeat_s: float = 0.004  # per repeat around run(): gc.collect and the CPU-time bookkeeping
-    python_item_s: float = 25e-9  # array-sum python kernel, per element
+    python_item_s: float = 50e-9  # array-sum python kernel, per element
     memory_bytes_per_s: float = 8e9  # numpy sum, in practice (below the calibrated best)
     copy_bytes_per_s: float = 0.6e9  # through a Pipe or pickled into a Queue, both ends
     input_bytes_per_s: float = 1.5e9  # building the input array
@@ -52,7 +52,15 @@ class Costs:
         if not figures:
             return self
         starts = {m: ns / 1e9 * 1.5 for m, ns in figures.get("process_start_ns", {}).items()}
-        return replace(self, start_s={**self.start_s, **starts})
+        costs = replace(self, start_s={**self.start_s, **starts})
+        # The ratios turn a primitive's best case into what a strategy gets in practice (measured here).
+        if "python_loop_ns_per_item" in figures:
+            costs = replace(costs, python_item_s=figures["python_loop_ns_per_item"] * 1.1e-9)
+        if "memory_bandwidth_bytes_per_s" in figures:
+            costs = replace(costs, memory_bytes_per_s=figures["memory_bandwidth_bytes_per_s"] * 0.6)
+        if "pipe_bytes_per_s" in figures:
+            costs = replace(costs, copy_bytes_per_s=figures["pipe_bytes_per_s"] * 0.4)
+        return costs
 
 
 def _item_count(params: Mapping[str, Any]) -> int:

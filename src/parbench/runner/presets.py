@@ -20,7 +20,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "workloads": ["array-sum", "delayed-square"],
         "strategies": LOCAL,
         "workers": [1, 2],
-        "repeat": 3,
+        "repeat": 5,
         "warmup": 1,
         "timeout": 60,
         "params": {"array-sum": {"size": [10_000, 100_000], "kernel": ["python"]},

@@ -187,7 +187,7 @@ def _execute(store: RunStore, cells: Sequence[PlannedCell], limits: Limits, esti
     from parbench.runner.progress import SweepProgress
 
     t0 = time.monotonic()
-    progress = SweepProgress(cells, estimates, Console(stderr=True), done_before)
+    progress = SweepProgress(cells, estimates, _console(stderr=True), done_before)
     try:
         with interruptible(), progress:
             run_sweep(cells, store, limits, progress)
@@ -222,10 +222,10 @@ def _report(store: RunStore, console: Console) -> int:
     return 1 if any(statuses[s] for s in FAILED) else 0
 
 
-def _console() -> Console:
-    """stdout; when it is not a terminal (a log, a pipe), wide enough for the summary tables not to wrap."""
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=max(console.width, 160))
+def _console(stderr: bool = False) -> Console:
+    """When the stream is not a terminal (a log, a pipe): wide enough for cell lines and tables not to wrap."""
+    console = Console(highlight=False, stderr=stderr)
+    return console if console.is_terminal else Console(highlight=False, stderr=stderr, width=max(console.width, 160))
 
 
 def main(args: argparse.Namespace) -> int:

@@ -103,6 +103,12 @@ class ForkServer:
         return Launched(int(reply["pid"]), self._reap)
 
     def _reap(self) -> int | None:
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps({"reap": True}) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return None
         reply = self._receive()
         return None if reply is None else int(reply["returncode"])
 

@@ -106,9 +106,9 @@ def _reply(message: dict[str, Any]) -> None:
 
 
 def serve() -> int:
-    """Fork mode. Says {"ready": true} once loaded. Requests: {"request": ProbeRequest, "out": path, "err": path},
-    one JSON line each. Replies: {"pid": n} once the probe is forked, {"returncode": rc} once it has ended
-    (negative: killed by signal -rc). Ends at EOF on stdin."""
+    """Fork mode. Says {"ready": true} once loaded. Per cell, two lines in: {"request": ProbeRequest, "out": path,
+    "err": path}, then {"reap": true} once the driver has seen the probe end; two lines out: {"pid": n} once the
+    probe is forked, {"returncode": rc} once reaped (negative: killed by signal -rc). Ends at EOF on stdin."""
     import parbench.runner.measure  # noqa: F401
     from parbench import registry
     from parbench.errors import UserError
@@ -130,6 +130,10 @@ def serve() -> int:
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
         _reply({"pid": pid})
+        # Reaped only when the driver asks (it has seen the probe end): until then the pid cannot be reused,
+        # so the driver's pidfd and process-group signals can only ever reach this probe.
+        if not sys.stdin.readline():
+            break  # the driver is gone; the probe finishes its cell on its own
         _, status = os.waitpid(pid, 0)
         _reply({"returncode": os.waitstatus_to_exitcode(status)})
     return 0

@@ -1,7 +1,8 @@
 """The sweep driver: each planned cell in a fresh probe process, watched, stopped at its timeout, cleaned up.
 
-A probe runs in a session of its own (`start_new_session`), so its process group holds the probe and every
-worker it starts: on timeout or Ctrl-C the driver signals the whole group (SIGTERM, a grace, SIGKILL).
+A probe leads a process group of its own, outside the driver's terminal session (runner.launch), so the group
+holds the probe and every worker it starts: on timeout or Ctrl-C the driver signals the whole group
+(SIGTERM, a grace for teardown, SIGKILL), and a Ctrl-C at the terminal reaches the driver alone.
 Helpers that left the group (a new session of their own, like a cluster node) are found in the descendant
 tree the driver notes while the probe runs. Whatever the probe left behind, processes or /dev/shm
 segments named after it, is removed before the next cell starts.
@@ -20,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 import psutil
 
@@ -62,12 +63,13 @@ class Observer(Protocol):
     def cell_finished(self, planned: PlannedCell, record: Record) -> None: ...
 
 
-def _tail(stream: IO[bytes]) -> str:
-    stream.seek(0, os.SEEK_END)
-    size = stream.tell()
-    stream.seek(max(0, size - 4 * STDERR_TAIL_CHARS))
-    text = stream.read().decode(errors="replace").strip()
-    return text[-STDERR_TAIL_CHARS:]
+def _tail(path: Path) -> str:
+    """The last STDERR_TAIL_CHARS characters of a file that may be huge (a chatty strategy), or ''."""
+    if not path.exists():
+        return ""
+    with path.open("rb") as stream:
+        stream.seek(max(0, path.stat().st_size - 4 * STDERR_TAIL_CHARS))
+        return stream.read().decode(errors="replace").strip()[-STDERR_TAIL_CHARS:]
 
 
 def _group_members(pgid: int) -> list[psutil.Process]:
@@ -117,11 +119,24 @@ class Probe:
         self.pidfd = self._pidfd()
 
     def _pidfd(self) -> int | None:
-        # A pidfd lets the driver sleep until the probe exits, without polling beside the measurement.
+        # A pidfd lets the driver sleep until the probe exits, without polling beside the measurement. The
+        # probe stays unreaped until reap(), so its pid is still its own here.
         try:
             return os.pidfd_open(self.pid)
         except (AttributeError, OSError):
             return None
+
+    def _gone_within(self, seconds: float) -> bool:
+        """Without a pidfd: poll (a probe that exited and awaits reaping is a zombie: it counts as gone)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                gone = not _alive(psutil.Process(self.pid))
+            except psutil.NoSuchProcess:
+                gone = True
+            if gone or time.monotonic() >= deadline:
+                return gone
+            time.sleep(0.05)
 
     def _exited_within(self, seconds: float) -> bool:
         if self.ended_ns is not None:
@@ -129,10 +144,7 @@ class Probe:
         if self.pidfd is not None:
             exited = bool(select.select([self.pidfd], [], [], max(0.0, seconds))[0])
         else:
-            deadline = time.monotonic() + seconds
-            while (alive := _alive(psutil.Process(self.pid))) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            exited = not alive
+            exited = self._gone_within(max(0.0, seconds))
         if exited:
             self.ended_ns = time.perf_counter_ns()
             self.returncode = self.launched.reap()
@@ -179,9 +191,8 @@ class Probe:
         return (self.ended_ns or time.perf_counter_ns()) - self.started_ns
 
     def output(self) -> tuple[str, str]:
-        out = self.out.read_text(errors="replace") if self.out.exists() else ""
-        with self.err.open("rb") if self.err.exists() else contextlib.nullcontext(None) as err:
-            return out, _tail(err) if err is not None else ""
+        """The record line(s) the probe wrote, and the tail of its stderr."""
+        return (self.out.read_text(errors="replace") if self.out.exists() else ""), _tail(self.err)
 
 
 def _expected(planned: PlannedCell) -> int | None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import psutil
 
 from parbench.results.schema import Record
 from parbench.runner.affinity import usable_cpus
@@ -48,3 +52,28 @@ def test_fork_server_probe_leads_its_own_group_and_is_pinned_to_one_cpu(tmp_path
     finally:
         server.close()
     assert server.proc is None
+
+
+def _catches_sigterm(pid: int) -> bool:
+    caught = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("SigCgt"))
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def test_pool_workers_of_a_probe_die_on_sigterm_instead_of_inheriting_its_handler(tmp_path: Path) -> None:
+    """Only the probe turns SIGTERM into a clean unwind; its forked pool workers keep the default, so that
+    Pool.terminate() in teardown can never wait on a worker that noted the signal but sleeps on a lock."""
+    slow = ProbeRequest(make_cell("delayed-square", {"size": 4, "delay": 0.4}, "pool-map", 2), repeat=1, warmup=0)
+    server = ForkServer(tmp_path)
+    try:
+        launched = server.launch(slow, tmp_path / "out", tmp_path / "err")
+        deadline = time.monotonic() + 30
+        workers: list[psutil.Process] = []
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            workers = psutil.Process(launched.pid).children()
+        assert len(workers) == 2
+        assert _catches_sigterm(launched.pid)
+        assert not any(_catches_sigterm(w.pid) for w in workers)
+        assert launched.reap() == 0
+    finally:
+        server.close()

@@ -29,7 +29,7 @@ from parbench.runner.launch import ISOLATIONS
 from parbench.runner.measure import now_iso
 from parbench.runner.plan import PlannedCell, make_plan
 from parbench.runner.presets import PRESETS
-from parbench.runner.spec import ParamFlag, SweepSpec, build_spec
+from parbench.runner.spec import ParamFlag, SweepSpec, build_spec, spec_from_dict
 from parbench.runner.sweep import Limits, run_sweep
 from parbench.units import fmt_duration
 
@@ -174,8 +174,7 @@ def _resume(args: argparse.Namespace, console: Console) -> int:
     todo = [c for c in cells if c.cell.key() not in done]
     meta["resumes"].append({"at": now_iso(), "command": sys.argv, "cells": len(todo)})
     store.write_meta(meta)
-    spec = meta["spec"]
-    limits = Limits(spec["repeat"], spec["warmup"], spec["timeout"], spec.get("isolation", "fork"))
+    limits = _limits(spec_from_dict(meta["spec"]))
     console.print(f"run {store.path}: {len(cells) - len(todo)} of {len(cells)} cells done, {len(todo)} to go",
                   highlight=False)
     estimates = _estimates(todo, limits, Costs.for_sweep(limits.isolation, meta.get("calibration")))

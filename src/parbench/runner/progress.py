@@ -12,13 +12,23 @@ from types import TracebackType
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Column
 
-from parbench.results.schema import Record
+from parbench.results.schema import Cell, Record
 from parbench.runner.plan import PlannedCell
-from parbench.units import fmt_duration
+from parbench.units import fmt_count, fmt_duration
 
+# Width taken by the counter, bar, percentage, elapsed time, "ETA" and remaining time, with their gaps.
+FIXED_COLUMNS = 9 + 20 + 4 + 7 + 3 + 7 + 7
 STATUS_STYLE = {"OK": "green", "WRONG": "bold red", "TIMEOUT": "red", "CRASHED": "red", "ERROR": "red",
                 "UNAVAILABLE": "yellow"}
+
+
+def _compact(cell: Cell) -> str:
+    """Strategy first, then the workload and its parameter values: what fits beside a bar."""
+    how = f" {cell.start_method}" if cell.start_method else ""
+    values = " ".join(fmt_count(v) if isinstance(v, int) else str(v) for v in cell.params.values())
+    return f"{cell.strategy} x{cell.workers}{how} | {cell.workload} {values}"
 
 
 def _first_line(text: str | None) -> str:
@@ -35,10 +45,19 @@ class SweepProgress:
         self.total = len(cells) + done_before
         self.done = done_before
         self.live = console.is_terminal
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                                 transient=True, disable=not self.live)
-        self.task: TaskID = self.progress.add_task("", total=max(1e-9, sum(estimates.values())))
+        # The cell's label comes last: on a narrow terminal it is the one cut short, never the bar or the ETA.
+        def fixed(width: int) -> Column:
+            return Column(min_width=width, no_wrap=True)
+
+        # The cell's label comes last and is cut to what the other columns leave (see _fit).
+        self.progress = Progress(TextColumn("{task.fields[count]}", table_column=fixed(9)),
+                                 BarColumn(bar_width=20, table_column=fixed(20)),
+                                 TextColumn("{task.percentage:>3.0f}%", table_column=fixed(4)),
+                                 TimeElapsedColumn(table_column=fixed(7)), TextColumn("ETA"),
+                                 TimeRemainingColumn(table_column=fixed(7)),
+                                 TextColumn("{task.description}"),
+                                 console=console, transient=True, disable=not self.live)
+        self.task: TaskID = self.progress.add_task("", total=max(1e-9, sum(estimates.values())), count="")
 
     def __enter__(self) -> SweepProgress:
         self.progress.start()
@@ -48,7 +67,12 @@ class SweepProgress:
         self.progress.stop()
 
     def cell_started(self, planned: PlannedCell) -> None:
-        self.progress.update(self.task, description=f"[{self.done + 1}/{self.total}] {escape(planned.cell.label())}")
+        self.progress.update(self.task, description=escape(self._fit(_compact(planned.cell))),
+                             count=f"[{self.done + 1}/{self.total}]")
+
+    def _fit(self, label: str) -> str:
+        room = max(12, self.console.width - FIXED_COLUMNS)
+        return label if len(label) <= room else label[: room - 1] + "…"
 
     def cell_finished(self, planned: PlannedCell, record: Record) -> None:
         self.done += 1

@@ -121,9 +121,13 @@ def serve() -> int:
     from parbench import registry
     from parbench.errors import UserError
 
-    # Loaded once, here: every forked probe starts with numpy, parbench and the built-in strategies imported.
-    # A broken built-in fails in the probe that asks for it, with its own message.
-    for name in registry.BUILTIN_STRATEGIES:
+    # Loaded once, here: every forked probe starts with numpy, parbench and the local strategies imported.
+    # Only those (stdlib, numpy, SharedArray): a cluster library may start threads when imported, and a fork
+    # after threads can inherit a lock held by one; those load in the probe that needs them. A broken
+    # strategy fails in the probe that asks for it, with its own message.
+    from parbench.runner.presets import LOCAL
+
+    for name in LOCAL:
         with contextlib.suppress(UserError):
             registry.get_strategy(name)
 

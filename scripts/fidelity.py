@@ -49,7 +49,7 @@ def parbench_values(results: Path, size: int, repeat: int, round_: int) -> list[
 def pyperf_values(results: Path, size: int, round_: int) -> list[float]:
     out = results / f"pyperf-{size}-{round_}.json"
     cpu = cpus_for(1)[0]
-    subprocess.run([sys.executable, "-m", "pyperf", "timeit", "--quiet", "--affinity", str(cpu), "-p", "4",
+    subprocess.run([sys.executable, "-m", "pyperf", "timeit", "--quiet", "--affinity", str(cpu), "-p", "2",
                     "-o", str(out), "-s", SETUP.format(size=size), "strategy.run(PhaseClock())"], check=True,
                    stdout=subprocess.DEVNULL)
     return [v * 1e9 for v in pyperf.Benchmark.load(str(out)).get_values()]
@@ -89,8 +89,8 @@ def overhead(results: Path, few: int = 100, many: int = 2100) -> tuple[float, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000,10000000", help="array sizes (default: 10^6 and 10^7)")
-    parser.add_argument("--repeat", type=int, default=20, help="parbench repeats per size and round (default: 20)")
-    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds of both harnesses (default: 6)")
+    parser.add_argument("--repeat", type=int, default=10, help="parbench repeats per size and round (default: 10)")
+    parser.add_argument("--rounds", type=int, default=12, help="interleaved rounds of both harnesses (default: 12)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="parbench-fidelity-") as scratch:
         results = Path(scratch)

@@ -1,7 +1,8 @@
 """Error types that decide how the CLI ends.
 
 UserError is bad input: one line on stderr, exit code 2, nothing written. StrategyError is a run that
-went wrong at run time (a worker raised or died): one line, exit 1. Anything else is a bug.
+went wrong at run time (a worker raised or died): one line, exit 1. WorkerDied is the crash kind of it
+(a worker killed or gone without a word), recorded as CRASHED rather than ERROR. Anything else is a bug.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ class UserError(Exception):
 
 class StrategyError(RuntimeError):
     """A strategy failed while running: a worker raised, died or never answered."""
+
+
+class WorkerDied(StrategyError):
+    """A worker process died (killed by a signal, or exited without reporting): the cell crashed."""
 
 
 class Unavailable(StrategyError):

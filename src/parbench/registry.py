@@ -117,9 +117,22 @@ def _get(entries: dict[str, Entry[T]], kind: str, name: str) -> T:
     return entry.obj
 
 
+@functools.cache
+def _builtin(name: str, target: str, check: Callable[[Any], str | None]) -> Entry[Any]:
+    return _load(name, target, "built-in", functools.partial(_import, target), check)
+
+
 def get_strategy(name: str) -> type[Strategy]:
+    # A built-in name always wins over plugins (see _collect), so it loads alone: a sweep's probe then
+    # imports one strategy module, not all of them and every installed distribution's entry points.
+    if name in BUILTIN_STRATEGIES:
+        entry: Entry[type[Strategy]] = _builtin(name, BUILTIN_STRATEGIES[name], _check_strategy)
+        return _get({name: entry}, "strategy", name)
     return _get(strategies(), "strategy", name)
 
 
 def get_workload(name: str) -> type[Workload]:
+    if name in BUILTIN_WORKLOADS:
+        entry: Entry[type[Workload]] = _builtin(name, BUILTIN_WORKLOADS[name], _check_workload)
+        return _get({name: entry}, "workload", name)
     return _get(workloads(), "workload", name)

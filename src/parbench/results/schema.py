@@ -1,7 +1,12 @@
 """The record format: what measuring one cell produced. Frozen dataclasses, JSON in and out.
 
 SCHEMA_VERSION history (bump on any change a reader must know about; say how to migrate):
-  1 - first format (parbench 0.1.0).
+  1 - first format (parbench 0.1.0). Grown before any release, all optional with defaults, so no reader
+      breaks: Sample.peak_rss (per repeat), Record.family, Record.probe_wall_ns (set by the sweep driver).
+
+Status: OK (every result exact), WRONG (a result differed from the expected one), TIMEOUT (the sweep driver
+killed the probe at --timeout), CRASHED (the probe or one of its workers died: killed, or exited without a
+word), ERROR (a worker raised), UNAVAILABLE (the strategy cannot run here; the reason is the error).
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ class Sample:
     result: int
     ok: bool
     warmup: bool = False
+    peak_rss: int | None = None  # bytes: the largest resident set of the probe or any worker so far
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,8 @@ class Record:
     error: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     started: str = ""
+    family: str | None = None
+    probe_wall_ns: int | None = None  # the probe process's whole life, start-up included, seen by the driver
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from parbench.errors import StrategyError
+from parbench.errors import StrategyError, WorkerDied
 from parbench.params import Param
 from parbench.signals import worker_signals
 from parbench.workloads.base import Task, Workload
@@ -220,7 +220,7 @@ class Crew:
         if status == "err":
             raise StrategyError(f"worker {i} raised {value}")
         self.procs[i].join(1.0)
-        raise StrategyError(f"worker {i} (pid {self.procs[i].pid}) {describe_exit(self.procs[i].exitcode)}")
+        raise WorkerDied(f"worker {i} (pid {self.procs[i].pid}) {describe_exit(self.procs[i].exitcode)}")
 
     def stop(self) -> None:
         """Join the workers; terminate, then kill, any still running. Safe to call twice."""

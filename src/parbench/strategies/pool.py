@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from parbench.errors import StrategyError
+from parbench.errors import StrategyError, WorkerDied
 from parbench.params import Param
 from parbench.signals import worker_signals
 from parbench.strategies.base import PhaseClock, ProcessStrategy, describe_exception, describe_exit
@@ -69,7 +69,7 @@ class PoolMap(_Mapped):
     def _check_members(self) -> None:
         for proc in self.members:
             if proc.exitcode is not None:
-                raise StrategyError(f"pool worker pid {proc.pid} {describe_exit(proc.exitcode)}")
+                raise WorkerDied(f"pool worker pid {proc.pid} {describe_exit(proc.exitcode)}")
 
     def teardown(self) -> None:
         pool = getattr(self, "pool", None)
@@ -94,7 +94,7 @@ class ProcessPoolExecutorStrategy(_Mapped):
         try:
             partials = list(self.executor.map(_pool_task, self.payload(), chunksize=max(1, self.chunksize())))
         except BrokenProcessPool as exc:
-            raise StrategyError(f"a pool worker died: {exc}") from exc
+            raise WorkerDied(f"a pool worker died: {exc}") from exc
         except Exception as exc:
             raise StrategyError(f"a pool worker raised {describe_exception(exc)}") from exc
         clock.mark("gather")

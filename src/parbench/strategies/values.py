@@ -68,3 +68,5 @@ class ValueNoLock(ValueLock):
         Param("batch", int, 1, "items per shared update (1: the course's per-item increment)", minimum=0),
     )
     locked: ClassVar[bool] = False
+    # A sweep runs it only when named: a family or a preset asking for "processes" wants working strategies.
+    by_name_only: ClassVar[bool] = True

@@ -1,0 +1,1 @@
+"""Statistics and scaling of measured runs."""

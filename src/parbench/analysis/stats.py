@@ -1,0 +1,137 @@
+"""Per-cell statistics of a tidy run (see parbench.results.tidy) and speedups against the baselines.
+
+`summarize(df)` returns one row per cell (per run, when runs are concatenated), with:
+  the cell columns (run_id, key, workload, strategy, family, workers, start_method, parameters, options),
+  status, error, n (timed repeats), median_ns, iqr_ns, mean_ns, stdev_ns, min_ns, ci_low_ns / ci_high_ns
+  (bootstrap 95% CI of the median), cv (stdev / mean), outliers (count by MAD: modified z-score > 3.5),
+  noisy (cv > 10%), timer_dominated (median under 1 ms), cpu_median_ns, utilisation (median of
+  cpu / (wall x workers): threads on a GIL-holding kernel stay near 1/workers), setup_ns, teardown_ns,
+  e2e_ns (setup + median + teardown: what one call costs from cold), cpus_granted, peak_rss,
+  baseline_ns (the sequential median of the same workload parameters), speedup (baseline / median),
+  self_speedup (the same strategy at one worker / median), efficiency (speedup / workers).
+Speedups are left empty unless both the cell and its reference are OK: a WRONG cell is never averaged in.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+NOISY_CV = 0.10
+TIMER_FLOOR_NS = 1_000_000
+MAD_Z = 3.5
+# The modified z-score scale: 0.6745 is the 75th percentile of the standard normal (Iglewicz & Hoaglin).
+MAD_SCALE = 0.6745
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def median_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the median (seeded: summaries are reproducible)."""
+    if len(values) < 2 or np.all(values == values[0]):
+        return float(values[0]), float(values[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny samples make scipy warn about degenerate resamples
+        result = stats.bootstrap((values,), np.median, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=confidence,
+                                 method="percentile", vectorized=True, rng=np.random.default_rng(0))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def mad_outliers(values: np.ndarray) -> int:
+    """How many values lie more than 3.5 modified z-scores from the median."""
+    median = np.median(values)
+    mad = np.median(np.abs(values - median))
+    if mad == 0:
+        return 0
+    return int(np.sum(MAD_SCALE * np.abs(values - median) / mad > MAD_Z))
+
+
+def describe(values: np.ndarray) -> dict[str, Any]:
+    """Location and spread of one cell's wall times (ns)."""
+    n = len(values)
+    if n == 0:
+        return {"n": 0}
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    mean = float(np.mean(values))
+    stdev = float(np.std(values, ddof=1)) if n > 1 else float("nan")
+    low, high = median_ci(values)
+    return {"n": n, "median_ns": float(median), "iqr_ns": float(q3 - q1), "mean_ns": mean, "stdev_ns": stdev,
+            "min_ns": float(np.min(values)), "ci_low_ns": low, "ci_high_ns": high,
+            "cv": stdev / mean if mean else float("nan"), "outliers": mad_outliers(values)}
+
+
+def _cell_row(group: pd.DataFrame, cell_columns: list[str]) -> dict[str, Any]:
+    first = group.iloc[0]
+    row: dict[str, Any] = {c: first[c] for c in cell_columns}
+    row.update(status=first["status"], error=first["error"])
+    timed = group[group["wall_ns"].notna()]
+    wall = timed["wall_ns"].to_numpy(dtype=float)
+    row.update(describe(wall))
+    if len(wall):
+        cpu = timed["cpu_ns"].to_numpy(dtype=float)
+        row["cpu_median_ns"] = float(np.median(cpu))
+        row["utilisation"] = float(np.median(cpu / (wall * int(first["workers"]))))
+        row["noisy"] = bool(row["cv"] > NOISY_CV)
+        row["timer_dominated"] = bool(row["median_ns"] < TIMER_FLOOR_NS)
+    row.update(setup_ns=first["setup_ns"], teardown_ns=first["teardown_ns"], cpus_granted=first["cpus_granted"],
+               peak_rss=group["peak_rss"].max())
+    return row
+
+
+def _point(key: str) -> str:
+    """The (workload, parameters) part of a cell key: what a speedup compares against."""
+    cell = json.loads(key)
+    return json.dumps([cell["workload"], cell["params"]], sort_keys=True)
+
+
+def _self_point(key: str) -> str:
+    cell = json.loads(key)
+    cell["workers"] = 1
+    return json.dumps(cell, sort_keys=True)
+
+
+def _add_speedups(out: pd.DataFrame) -> pd.DataFrame:
+    ok = out["status"] == "OK"
+    point = out["key"].map(_point)
+    self_point = out["key"].map(_self_point)
+    base = out[ok & (out["strategy"] == "sequential") & (out["workers"] == 1)]
+    baseline = dict(zip(zip(base["run_id"], base["key"].map(_point), strict=True), base["median_ns"], strict=True))
+    ones = out[ok & (out["workers"] == 1)]
+    at_one = dict(zip(zip(ones["run_id"], ones["key"].map(_self_point), strict=True), ones["median_ns"],
+                      strict=True))
+    out["baseline_ns"] = [baseline.get((r, p), np.nan) for r, p in zip(out["run_id"], point, strict=True)]
+    one = np.array([at_one.get((r, p), np.nan) for r, p in zip(out["run_id"], self_point, strict=True)], dtype=float)
+    median = out["median_ns"].where(ok)
+    out["speedup"] = out["baseline_ns"] / median
+    out["self_speedup"] = one / median
+    out["efficiency"] = out["speedup"] / out["workers"].astype(float)
+    return out
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell: statistics of its timed repeats, end-to-end time, speedups (module docstring)."""
+    cell_columns = [c for c in df.columns if c not in _MEASURED and not c.startswith("phase_")]
+    groups = df.groupby(["run_id", "key"], sort=False, dropna=False)
+    out = pd.DataFrame([_cell_row(group, cell_columns) for _, group in groups])
+    if out.empty:
+        return out
+    out = out.reindex(columns=[*out.columns, *(c for c in STAT_COLUMNS if c not in out.columns)])
+    for column in ("setup_ns", "teardown_ns", *STAT_COLUMNS[1:]):
+        out[column] = pd.to_numeric(out[column], errors="coerce")  # pd.NA (no measurement) -> NaN
+    out["e2e_ns"] = out["setup_ns"] + out["median_ns"] + out["teardown_ns"]
+    return _add_speedups(out)
+
+
+# Present in every summary, empty (NaN) for cells that produced no timed repeat.
+STAT_COLUMNS = ("n", "median_ns", "iqr_ns", "mean_ns", "stdev_ns", "min_ns", "ci_low_ns", "ci_high_ns", "cv",
+                "outliers", "cpu_median_ns", "utilisation")
+
+
+# Per-repeat or per-record measurements: everything in a tidy frame that is not part of a cell's identity.
+_MEASURED = frozenset({"status", "error", "repeat", "wall_ns", "cpu_ns", "result", "expected", "ok", "peak_rss",
+                       "setup_ns", "teardown_ns", "warmup", "cpus_granted", "cpus", "peak_rss_children",
+                       "probe_wall_ns", "started"})

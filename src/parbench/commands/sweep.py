@@ -1,0 +1,234 @@
+"""`parbench sweep`: measure workloads x sizes x strategies x workers, each cell in a fresh pinned probe.
+
+Flow: spec (preset, --config, flags) -> plan (cells, shuffled) -> validate the run folder -> calibrate ->
+meta.json -> one probe per cell, each record appended as it ends -> summary tables. Bad input is found
+before anything is written; Ctrl-C keeps every finished cell and says how to --resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from parbench import __version__
+from parbench.commands.common import key_value
+from parbench.errors import UserError
+from parbench.interrupts import Interrupted, interruptible
+from parbench.results.schema import SCHEMA_VERSION
+from parbench.results.store import RunStore
+from parbench.runner.affinity import usable_cpus
+from parbench.runner.estimate import Costs, estimate_cell
+from parbench.runner.launch import ISOLATIONS
+from parbench.runner.measure import now_iso
+from parbench.runner.plan import PlannedCell, make_plan
+from parbench.runner.presets import PRESETS
+from parbench.runner.spec import ParamFlag, SweepSpec, build_spec, spec_from_dict
+from parbench.runner.sweep import Limits, run_sweep
+from parbench.units import fmt_duration
+
+NAME = "sweep"
+HELP = "measure workloads x sizes x strategies x workers, each cell in a fresh pinned process; resumable"
+SPEC_FLAGS = ("workloads", "strategies", "workers", "start_methods", "repeat", "warmup", "timeout", "seed",
+              "isolation")
+PARAM_FLAGS = (("sizes", "size"), ("kernels", "kernel"), ("delay", "delay"))
+FAILED = ("WRONG", "TIMEOUT", "CRASHED", "ERROR")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_argument_group("what to measure (a preset, then --config, then these flags)")
+    what.add_argument("--preset", help=f"built-in sweep: {', '.join(PRESETS)} (default: default)")
+    what.add_argument("--config", type=Path, metavar="FILE", help="a sweep TOML file (see README: Sweeps)")
+    what.add_argument("--workloads", help="comma-separated workload names")
+    what.add_argument("--strategies", help="comma-separated strategy names or families: processes, "
+                                           "distributed, family:threads (threads alone is the strategy)")
+    what.add_argument("--sizes", action="append", metavar="[WORKLOAD=]N,...",
+                      help="sizes (1e6, 10_000_000); WORKLOAD= sets one workload's; repeatable")
+    what.add_argument("--workers", help="1,2,4 or 1..max (powers of two up to the usable CPUs, and that count)")
+    what.add_argument("--start-methods", dest="start_methods",
+                      help="fork, spawn, forkserver or default; comma-separated")
+    what.add_argument("--kernels", action="append", metavar="[WORKLOAD=]K,...", help="array-sum kernels: python, numpy")
+    what.add_argument("--delay", action="append", metavar="[WORKLOAD=]S,...", help="delayed-square seconds per item")
+    what.add_argument("--param", action="append", type=key_value, default=[], metavar="KEY=V,...",
+                      help="any other workload parameter, to every workload that takes it; repeatable")
+    how = parser.add_argument_group("how to measure")
+    how.add_argument("--repeat", help="timed repeats per cell")
+    how.add_argument("--warmup", help="untimed (but checked) repeats before them")
+    how.add_argument("--timeout", help="seconds a cell may take before its probe is killed (TIMEOUT)")
+    how.add_argument("--seed", help="seed of the shuffled cell order (default: random, recorded)")
+    how.add_argument("--isolation", choices=ISOLATIONS, help="fork (default): each probe forked from a probe server "
+                     "with parbench loaded; exec: a new interpreter per cell (slower; new memory layout each time)")
+    where = parser.add_argument_group("where")
+    where.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
+    where.add_argument("--run-id", help="name of the run folder (default: the date and time, YYYYmmdd-HHMMSS)")
+    where.add_argument("--resume", metavar="RUN_ID", help="measure the cells a run is missing (its spec is kept)")
+    where.add_argument("--dry-run", action="store_true",
+                       help="print the planned cells and an estimate; measure nothing")
+
+
+def _param_flags(args: argparse.Namespace) -> list[ParamFlag]:
+    flags = []
+    for attr, name in PARAM_FLAGS:
+        for text in getattr(args, attr) or []:
+            workload, sep, values = text.rpartition("=")
+            flags.append(ParamFlag(f"--{attr}", name, tuple(values.split(",")), workload.strip() if sep else None))
+    flags += [ParamFlag(f"--param {key}", key, tuple(values.split(","))) for key, values in args.param]
+    return flags
+
+
+def _spec(args: argparse.Namespace) -> SweepSpec:
+    values = {flag.replace("_", "-"): getattr(args, flag) for flag in SPEC_FLAGS}
+    return build_spec(args.preset, args.config, values, _param_flags(args))
+
+
+def _estimates(cells: Sequence[PlannedCell], limits: Limits, costs: Costs) -> dict[str, float]:
+    cpus = len(usable_cpus())
+    return {c.cell.key(): estimate_cell(c, limits.repeat, limits.warmup, cpus, costs) for c in cells}
+
+
+def _limits(spec: SweepSpec) -> Limits:
+    return Limits(spec.repeat, spec.warmup, spec.timeout, spec.isolation)
+
+
+def _print_plan(cells: Sequence[PlannedCell], notes: Sequence[str], spec: SweepSpec) -> None:
+    from parbench.runner.calibrate import calibrate
+
+    # The same calibration as a real run (a second or so): an estimate from this machine, as loaded as it is now.
+    costs = Costs.for_sweep(spec.isolation, calibrate(spec.start_methods))
+    estimates = _estimates(cells, _limits(spec), costs)
+    width = len(str(len(cells)))
+    for i, planned in enumerate(cells, 1):
+        extra = f"  UNAVAILABLE: {planned.unavailable}" if planned.unavailable else ""
+        print(f"{i:>{width}}  {fmt_duration(estimates[planned.cell.key()] * 1e9):>9}  {planned.cell.label()}{extra}")
+    for note in notes:
+        print(f"note: {note}")
+    baselines = sum(1 for c in cells if c.cell.strategy == "sequential")
+    print(f"{len(cells)} cells ({baselines} sequential baselines), repeat {spec.repeat}, warmup {spec.warmup}, "
+          f"seed {spec.seed}: estimated {_minutes(sum(estimates.values()))}")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def _new_store(args: argparse.Namespace) -> RunStore:
+    if args.run_id is not None:
+        return RunStore.check_new(args.results, args.run_id)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for suffix in ("", *(f"-{i}" for i in range(2, 100))):
+        if not (args.results / f"{stamp}{suffix}").exists():
+            return RunStore.check_new(args.results, stamp + suffix)
+    raise UserError(f"too many runs named {stamp}-* in {args.results}")
+
+
+def _meta(store: RunStore, spec: SweepSpec, cells: Sequence[PlannedCell], notes: Sequence[str],
+          calibration: dict[str, Any], estimate_s: float) -> dict[str, Any]:
+    from parbench.results.environment import collect
+
+    return {"run_id": store.run_id, "created": now_iso(), "parbench": __version__, "command": sys.argv,
+            "spec": spec.to_dict(), "plan": {"cells": [c.to_dict() for c in cells], "notes": list(notes),
+                                             "estimate_s": estimate_s},
+            "environment": collect(), "calibration": calibration, "resumes": [], "finished": None}
+
+
+def _start(args: argparse.Namespace, console: Console) -> int:
+    spec = _spec(args)
+    plan = make_plan(spec)
+    if args.dry_run:
+        _print_plan(plan.cells, plan.notes, spec)
+        return 0
+    store = _new_store(args)
+    from parbench.runner.calibrate import calibrate
+
+    console.print(f"parbench sweep: {len(plan.cells)} cells; calibrating this machine ...", highlight=False)
+    calibration = calibrate(spec.start_methods)
+    costs = Costs.for_sweep(spec.isolation, calibration)
+    estimates = _estimates(plan.cells, _limits(spec), costs)
+    store.create(_meta(store, spec, plan.cells, plan.notes, calibration, sum(estimates.values())))
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    console.print(f"run {store.path}: estimated {_minutes(sum(estimates.values()))}", highlight=False)
+    return _execute(store, plan.cells, _limits(spec), estimates, console, 0)
+
+
+def _resume(args: argparse.Namespace, console: Console) -> int:
+    given = [f"--{f.replace('_', '-')}" for f in (*SPEC_FLAGS, "preset", "config", "run_id") if getattr(args, f)]
+    given += [f"--{attr}" for attr, _ in PARAM_FLAGS if getattr(args, attr)] + (["--param"] if args.param else [])
+    if given or args.dry_run:
+        raise UserError(f"--resume continues a run with its own spec: drop {', '.join(given or ['--dry-run'])}")
+    store = RunStore.existing(args.results, args.resume)
+    meta = store.meta()
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise UserError(f"--resume: run {args.resume!r} has schema_version {meta.get('schema_version')!r}; "
+                        f"this parbench writes {SCHEMA_VERSION}")
+    cells = [PlannedCell.from_dict(c) for c in meta["plan"]["cells"]]
+    if store.drop_torn_tail():
+        console.print("[yellow]note:[/] dropped a half-written last record", highlight=False)
+    done = {r.cell.key() for r in store.records()}
+    todo = [c for c in cells if c.cell.key() not in done]
+    meta["resumes"].append({"at": now_iso(), "command": sys.argv, "cells": len(todo)})
+    store.write_meta(meta)
+    limits = _limits(spec_from_dict(meta["spec"]))
+    console.print(f"run {store.path}: {len(cells) - len(todo)} of {len(cells)} cells done, {len(todo)} to go",
+                  highlight=False)
+    estimates = _estimates(todo, limits, Costs.for_sweep(limits.isolation, meta.get("calibration")))
+    return _execute(store, todo, limits, estimates, console, len(cells) - len(todo))
+
+
+def _execute(store: RunStore, cells: Sequence[PlannedCell], limits: Limits, estimates: dict[str, float],
+             console: Console, done_before: int) -> int:
+    from parbench.runner.progress import SweepProgress
+
+    t0 = time.monotonic()
+    progress = SweepProgress(cells, estimates, _console(stderr=True), done_before)
+    try:
+        with interruptible(), progress:
+            run_sweep(cells, store, limits, progress)
+    except Interrupted as exc:
+        print(f"parbench: interrupted; {progress.done} of {progress.total} cells are recorded in {store.path}. "
+              f"Finish the run with: parbench sweep --results {store.path.parent} --resume {store.run_id}",
+              file=sys.stderr)
+        return exc.exit_code
+    _finish(store, time.monotonic() - t0)
+    return _report(store, console)
+
+
+def _finish(store: RunStore, elapsed: float) -> None:
+    meta = store.meta()
+    meta["finished"] = now_iso()
+    (meta["resumes"][-1] if meta["resumes"] else meta)["elapsed_s"] = round(elapsed, 3)
+    store.write_meta(meta)
+
+
+def _report(store: RunStore, console: Console) -> int:
+    """The summary tables of the whole run (resumed parts included); 1 when a cell failed."""
+    from parbench.analysis.stats import summarize
+    from parbench.results.store import load
+    from parbench.tables import render
+
+    summary = summarize(load(store.path))
+    render(console, summary)
+    statuses = Counter(summary["status"]) if not summary.empty else Counter()
+    console.print("cells: " + (", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "none"),
+                  highlight=False)
+    console.print(f"run folder: {store.path}", highlight=False)
+    return 1 if any(statuses[s] for s in FAILED) else 0
+
+
+def _console(stderr: bool = False) -> Console:
+    """When the stream is not a terminal (a log, a pipe): wide enough for cell lines and tables not to wrap."""
+    console = Console(highlight=False, stderr=stderr)
+    return console if console.is_terminal else Console(highlight=False, stderr=stderr, width=max(console.width, 160))
+
+
+def main(args: argparse.Namespace) -> int:
+    console = _console()
+    if args.resume is not None:
+        return _resume(args, console)
+    return _start(args, console)

@@ -1,0 +1,124 @@
+"""How long a planned cell will take, from a coarse cost model of this kind of machine.
+
+Used by `--dry-run` (the total) and by the progress bar (each cell advances it by its estimate, so the
+ETA weighs a 10^7-element cell more than a 10^4 one). Aims at a factor of two, not at precision: the
+figures below were measured on the 2-core development machine; calibration (which a dry run also runs)
+replaces them with this machine's: the python loop, memory and pipe bandwidth, process start costs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from parbench.runner.plan import PlannedCell
+
+# Strategies that start a Process per worker on every run; of those, the ones whose input travels per
+# run (a pipe, a queue, or a pickled argument under spawn/forkserver). Strategies not named here that are
+# not sequential or threads (pools, plugins, clusters) start workers once and copy their input every run.
+PER_RUN_PROCESSES = frozenset({"process-pipe", "process-queue", "value-lock", "value-nolock", "manager", "mp-array",
+                               "shared-array", "shared-memory"})
+COPY_PER_RUN = frozenset({"process-pipe", "process-queue"})
+COPY_WHEN_PICKLED = frozenset({"value-lock", "value-nolock", "manager"})
+EXEC_PROBE_S = 0.35
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Machine constants (seconds, bytes per second) the model is built from."""
+
+    probe_s: float = 0.08  # fork a probe from the server, pin, measure's own bookkeeping, clean up
+    repeat_s: float = 0.004  # per repeat around run(): gc.collect and the CPU-time bookkeeping
+    python_item_s: float = 50e-9  # array-sum python kernel, per element
+    memory_bytes_per_s: float = 8e9  # numpy sum, in practice (below the calibrated best)
+    copy_bytes_per_s: float = 0.6e9  # through a Pipe or pickled into a Queue, both ends
+    input_bytes_per_s: float = 1.5e9  # building the input array
+    sleep_overshoot_s: float = 80e-6
+    cluster_setup_s: float = 2.0  # distributed strategies: start a local cluster
+    start_s: Mapping[str, float] = field(default_factory=lambda: {"fork": 0.006, "spawn": 0.25,
+                                                                  "forkserver": 0.2})
+
+    @classmethod
+    def for_sweep(cls, isolation: str, figures: Mapping[str, Any] | None = None) -> Costs:
+        """The costs of a sweep run with `isolation`, calibrated when figures are known."""
+        # exec starts an interpreter and imports numpy and parbench for every cell.
+        costs = cls(probe_s=EXEC_PROBE_S) if isolation == "exec" else cls()
+        return costs.calibrated(figures)
+
+    def calibrated(self, figures: Mapping[str, Any] | None) -> Costs:
+        """These costs with this machine's process start times, when calibration measured them."""
+        if not figures:
+            return self
+        starts = {m: ns / 1e9 * 1.5 for m, ns in figures.get("process_start_ns", {}).items()}
+        costs = replace(self, start_s={**self.start_s, **starts})
+        # The ratios turn a primitive's best case into what a strategy gets in practice (measured here).
+        if "python_loop_ns_per_item" in figures:
+            costs = replace(costs, python_item_s=figures["python_loop_ns_per_item"] * 1.1e-9)
+        if "memory_bandwidth_bytes_per_s" in figures:
+            costs = replace(costs, memory_bytes_per_s=figures["memory_bandwidth_bytes_per_s"] * 0.6)
+        if "pipe_bytes_per_s" in figures:
+            costs = replace(costs, copy_bytes_per_s=figures["pipe_bytes_per_s"] * 0.4)
+        return costs
+
+
+def _item_count(params: Mapping[str, Any]) -> int:
+    return int(params.get("size", 1))
+
+
+def _compute_s(planned: PlannedCell, costs: Costs, cpus: int) -> float:
+    """The run's compute part: the work over the workers that can really run at once."""
+    cell, params = planned.cell, planned.cell.params
+    lanes = min(cell.workers, cpus)
+    if cell.workload == "delayed-square":
+        per_item = float(params.get("delay", 0.0)) + costs.sleep_overshoot_s
+        return math.ceil(_item_count(params) / cell.workers) * per_item  # sleeping needs no CPU
+    if params.get("kernel") == "numpy":
+        work = _item_count(params) * 8 / costs.memory_bytes_per_s
+    else:
+        work = _item_count(params) * costs.python_item_s
+        if planned.family == "threads":
+            lanes = 1  # the GIL
+    return work / max(1, lanes) if planned.family != "sequential" else work
+
+
+def _pooled(planned: PlannedCell) -> bool:
+    return planned.family in ("processes", "distributed") and planned.cell.strategy not in PER_RUN_PROCESSES
+
+
+def _run_s(planned: PlannedCell, costs: Costs, cpus: int) -> float:
+    cell = planned.cell
+    run = _compute_s(planned, costs, cpus)
+    nbytes = _item_count(cell.params) * 8 if cell.workload == "array-sum" else 0
+    pickled = cell.start_method in ("spawn", "forkserver") and cell.strategy in COPY_WHEN_PICKLED
+    if cell.strategy in PER_RUN_PROCESSES:
+        run += cell.workers * costs.start_s.get(cell.start_method or "fork", 0.05)
+    if cell.strategy in COPY_PER_RUN or _pooled(planned) or pickled:
+        run += nbytes / costs.copy_bytes_per_s
+    if planned.family == "threads":
+        run += cell.workers * 1e-4
+    return run
+
+
+def _setup_s(planned: PlannedCell, costs: Costs) -> float:
+    cell = planned.cell
+    if planned.family == "distributed":
+        return costs.cluster_setup_s
+    if _pooled(planned) or cell.strategy == "manager":
+        return cell.workers * costs.start_s.get(cell.start_method or "fork", 0.05)
+    return 0.0
+
+
+def estimate_cell(planned: PlannedCell, repeat: int, warmup: int, cpus: int, costs: Costs = Costs()) -> float:
+    """Seconds the driver will spend on this cell, start to end."""
+    if planned.unavailable:
+        return 0.0
+    nbytes = _item_count(planned.cell.params) * 8 if planned.cell.workload == "array-sum" else 0
+    runs = (repeat + warmup) * (_run_s(planned, costs, cpus) + costs.repeat_s)
+    return costs.probe_s + nbytes / costs.input_bytes_per_s + _setup_s(planned, costs) + runs
+
+
+def estimate_plan(cells: Sequence[PlannedCell], repeat: int, warmup: int, cpus: int,
+                  costs: Costs = Costs()) -> float:
+    return sum(estimate_cell(c, repeat, warmup, cpus, costs) for c in cells)

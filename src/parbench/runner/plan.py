@@ -1,0 +1,121 @@
+"""From a SweepSpec to the cells to measure, in the order to measure them.
+
+Every (workload, parameters) point gets its sequential baseline at one worker, whether or not the spec
+names `sequential`: speedups need it. The order is shuffled with the spec's seed so that slow drift of
+the machine (heat, other tenants) spreads over every strategy instead of biasing the ones measured last.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from parbench import registry
+from parbench.errors import UserError
+from parbench.params import did_you_mean
+from parbench.results.schema import Cell
+from parbench.runner.cells import make_cell
+from parbench.runner.spec import SweepSpec
+
+FAMILIES: tuple[str, ...] = ("sequential", "threads", "processes", "distributed")
+FAMILY_PREFIX = "family:"
+BASELINE = "sequential"
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    """A cell to measure, with its strategy's family and, when it cannot run here, why."""
+
+    cell: Cell
+    family: str
+    unavailable: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cell": self.cell.to_dict(), "family": self.family, "unavailable": self.unavailable}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PlannedCell:
+        return cls(Cell.from_dict(raw["cell"]), raw["family"], raw.get("unavailable"))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cells in run order, and notes on what was left out or cannot run."""
+
+    cells: tuple[PlannedCell, ...]
+    notes: tuple[str, ...]
+
+
+def _family_members(family: str) -> list[str]:
+    return [name for name, entry in registry.strategies().items()
+            if entry.obj is not None and entry.obj.family == family and not getattr(entry.obj, "by_name_only", False)]
+
+
+def select_strategies(selectors: tuple[str, ...], lenient: bool) -> tuple[list[str], list[str]]:
+    """Names and families -> registered strategy names (deduplicated, in order), and notes on skipped ones.
+
+    `lenient` (the names come from a preset): a name that is not registered or is broken is skipped with
+    a note; otherwise it is a UserError, since the user asked for it. A strategy's own name wins over a
+    family of the same name (`threads` is the strategy; `family:threads` the family, thread-pool included).
+    """
+    entries = registry.strategies()
+    names: list[str] = []
+    notes: list[str] = []
+    for selector in selectors:
+        family = selector.removeprefix(FAMILY_PREFIX)
+        if family in FAMILIES and (selector.startswith(FAMILY_PREFIX) or selector not in entries):
+            names.extend(_family_members(family))
+            continue
+        entry = entries.get(selector)
+        if entry is not None and entry.obj is not None:
+            names.append(selector)
+            continue
+        problem = (f"broken: {entry.error}" if entry is not None
+                   else "not registered here (not installed, or not merged yet)")
+        if not lenient:
+            hint = "" if entry is not None else did_you_mean(selector, [*entries, *FAMILIES])
+            raise UserError(f"strategy {selector!r} is {problem}{hint}; `parbench list` shows them all")
+        notes.append(f"skipped {selector}: {problem}")
+    return list(dict.fromkeys(names)), notes
+
+
+def _cells_for(spec: SweepSpec, workload: str, params: dict[str, Any], name: str) -> Iterator[Cell]:
+    cls = registry.get_strategy(name)
+    methods: tuple[str | None, ...] = spec.start_methods if cls.uses_start_method else (None,)
+    for workers in spec.workers:
+        if cls.max_workers is not None and workers > cls.max_workers:
+            continue  # sequential runs at one worker only; its baseline cell covers it
+        for method in methods:
+            yield make_cell(workload, params, name, workers, method, spec.options.get(name))
+
+
+def _availability(cell: Cell, cache: dict[tuple[str, str | None], str | None]) -> str | None:
+    key = (cell.strategy, cell.start_method)
+    if key not in cache:
+        try:
+            cache[key] = registry.get_strategy(cell.strategy).available(cell.start_method)
+        except Exception as exc:  # a plugin's available() must not stop the sweep
+            cache[key] = f"available() raised {type(exc).__name__}: {exc}"
+    return cache[key]
+
+
+def make_plan(spec: SweepSpec) -> Plan:
+    """Expand the spec into cells (baselines included), shuffled with the spec's seed."""
+    names, notes = select_strategies(spec.strategies, spec.lenient)
+    if not names:
+        raise UserError("no strategy left to measure: " + ("; ".join(notes) or "the selection is empty"))
+    cells: dict[str, Cell] = {}
+    for workload in spec.workloads:
+        for params in spec.points(workload):
+            for cell in (make_cell(workload, params, BASELINE, 1),
+                         *(c for n in names for c in _cells_for(spec, workload, params, n))):
+                cells.setdefault(cell.key(), cell)
+    cache: dict[tuple[str, str | None], str | None] = {}
+    planned = [PlannedCell(c, registry.get_strategy(c.strategy).family, _availability(c, cache))
+               for c in cells.values()]
+    notes += [f"{name} ({method or 'no start method'}) cannot run here, recorded as UNAVAILABLE: {reason}"
+              for (name, method), reason in cache.items() if reason]
+    random.Random(spec.seed).shuffle(planned)
+    return Plan(tuple(planned), tuple(notes))

@@ -1,0 +1,54 @@
+"""Built-in sweeps, written as TOML-shaped layers (see runner.spec): `--preset quick|default|full`.
+
+Strategy names a preset lists but this installation does not register (a plugin not installed, or a
+strategy merged later) are skipped with a one-line note; a family (`processes`, or `family:threads` where
+a strategy has the family's name) takes every registered member except
+the ones that run only when named (value-nolock: its WRONG result is the point of it, not a finding).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LOCAL = ["sequential", "threads", "thread-pool", "process-pipe", "process-queue", "value-lock", "manager",
+         "mp-array", "shared-array", "shared-memory", "pool-map", "process-pool-executor"]
+PEERS = ["joblib", "dask", "dispy"]
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # A smoke run of everything local, under a minute on two cores: small inputs, few repeats.
+    "quick": {
+        "workloads": ["array-sum", "delayed-square"],
+        "strategies": LOCAL,
+        "workers": [1, 2],
+        "repeat": 5,
+        "warmup": 1,
+        "timeout": 60,
+        "params": {"array-sum": {"size": [10_000, 100_000], "kernel": ["python"]},
+                   "delayed-square": {"size": [4, 8], "delay": [0.002]}},
+    },
+    # The main job: both kernels across three decades of array size, the course's delayed squares,
+    # every strategy up to the usable CPUs. About five minutes on two cores.
+    "default": {
+        "workloads": ["array-sum", "delayed-square"],
+        "strategies": LOCAL + PEERS,
+        "workers": "1..max",
+        "repeat": 5,
+        "warmup": 1,
+        "timeout": 300,
+        "params": {"array-sum": {"size": [100_000, 1_000_000, 10_000_000], "kernel": ["python", "numpy"]},
+                   "delayed-square": {"size": [8, 32], "delay": [0.01]}},
+    },
+    # Everything: every family, every start method, sizes up to 10^8. Hours on a small machine.
+    "full": {
+        "workloads": ["array-sum", "delayed-square"],
+        "strategies": ["sequential", "family:threads", "processes", "distributed"],
+        "workers": "1..max",
+        "start-methods": ["fork", "spawn", "forkserver"],
+        "repeat": 10,
+        "warmup": 2,
+        "timeout": 900,
+        "params": {"array-sum": {"size": [10_000, 100_000, 1_000_000, 10_000_000, 100_000_000],
+                                 "kernel": ["python", "numpy"]},
+                   "delayed-square": {"size": [8, 32, 128], "delay": [0.001, 0.01]}},
+    },
+}

@@ -1,0 +1,275 @@
+"""The sweep driver: each planned cell in a fresh probe process, watched, stopped at its timeout, cleaned up.
+
+A probe leads a process group of its own, outside the driver's terminal session (runner.launch), so the group
+holds the probe and every worker it starts: on timeout or Ctrl-C the driver signals the whole group
+(SIGTERM, a grace for teardown, SIGKILL), and a Ctrl-C at the terminal reaches the driver alone.
+Helpers that left the group (a new session of their own, like a cluster node) are found in the descendant
+tree the driver notes while the probe runs. Whatever the probe left behind, processes or /dev/shm
+segments named after it, is removed before the next cell starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+import psutil
+
+from parbench import registry
+from parbench.interrupts import held
+from parbench.results.schema import Record, Status
+from parbench.results.store import RunStore
+from parbench.runner.launch import Launcher, LaunchError, launcher
+from parbench.runner.measure import now_iso
+from parbench.runner.plan import PlannedCell
+from parbench.runner.probe import ProbeRequest
+from parbench.segments import remove_segments
+from parbench.strategies.base import describe_exit
+
+# How often the probe's descendants are noted while it runs: each look scans /proc (a few ms of CPU), so
+# rarely, to keep the driver out of the measured cell's way.
+TREE_POLL_S = 2.0
+# SIGTERM lets the probe tear its strategy down (pools, segments, clusters); then SIGKILL.
+TERM_GRACE_S = 2.0
+# multiprocessing's helpers (resource tracker, forkserver) exit on their own once the probe is gone.
+HELPER_GRACE_S = 1.0
+STDERR_TAIL_CHARS = 1500
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How each cell is measured: timed repeats, warmups, and the wall-clock limit of its probe."""
+
+    repeat: int
+    warmup: int
+    timeout: float
+    isolation: str = "fork"
+
+
+class Observer(Protocol):
+    """Told when each cell starts and ends (the progress display)."""
+
+    def cell_started(self, planned: PlannedCell) -> None: ...
+    def cell_finished(self, planned: PlannedCell, record: Record) -> None: ...
+
+
+def _tail(path: Path) -> str:
+    """The last STDERR_TAIL_CHARS characters of a file that may be huge (a chatty strategy), or ''."""
+    if not path.exists():
+        return ""
+    with path.open("rb") as stream:
+        stream.seek(max(0, path.stat().st_size - 4 * STDERR_TAIL_CHARS))
+        return stream.read().decode(errors="replace").strip()[-STDERR_TAIL_CHARS:]
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    """Live processes of a process group (os.getpgid per pid: psutil does not expose the group)."""
+    found = []
+    for pid in psutil.pids():
+        with contextlib.suppress(OSError, psutil.Error):
+            if pid != os.getpid() and os.getpgid(pid) == pgid:
+                found.append(psutil.Process(pid))
+    return found
+
+
+def _alive(proc: psutil.Process) -> bool:
+    # An exited orphan stays a zombie until init reaps it (slowly, in some containers): it counts as gone.
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _finish_off(procs: Sequence[psutil.Process], grace: float) -> None:
+    """Give leftover processes `grace` seconds to exit by themselves, then SIGKILL the rest."""
+    deadline = time.monotonic() + grace
+    alive = [p for p in procs if _alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+        alive = [p for p in alive if _alive(p)]
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    end = time.monotonic() + 5
+    while any(_alive(p) for p in alive) and time.monotonic() < end:
+        time.sleep(0.01)
+
+
+class Probe:
+    """One probe process: launched, watched until exit or timeout, stopped, and cleaned up after."""
+
+    def __init__(self, launcher: Launcher, request: ProbeRequest, out: Path, err: Path) -> None:
+        self.out, self.err = out, err
+        self.tree: dict[int, psutil.Process] = {}
+        self.started_ns = time.perf_counter_ns()
+        self.ended_ns: int | None = None
+        self.returncode: int | None = None
+        self.launched = launcher.launch(request, out, err)
+        self.pid = self.launched.pid
+        self.pidfd = self._pidfd()
+
+    def _pidfd(self) -> int | None:
+        # A pidfd lets the driver sleep until the probe exits, without polling beside the measurement. The
+        # probe stays unreaped until reap(), so its pid is still its own here.
+        try:
+            return os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            return None
+
+    def _gone_within(self, seconds: float) -> bool:
+        """Without a pidfd: poll (a probe that exited and awaits reaping is a zombie: it counts as gone)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                gone = not _alive(psutil.Process(self.pid))
+            except psutil.NoSuchProcess:
+                gone = True
+            if gone or time.monotonic() >= deadline:
+                return gone
+            time.sleep(0.05)
+
+    def _exited_within(self, seconds: float) -> bool:
+        if self.ended_ns is not None:
+            return True
+        if self.pidfd is not None:
+            exited = bool(select.select([self.pidfd], [], [], max(0.0, seconds))[0])
+        else:
+            exited = self._gone_within(max(0.0, seconds))
+        if exited:
+            self.ended_ns = time.perf_counter_ns()
+            self.returncode = self.launched.reap()
+        return exited
+
+    def _note_tree(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.pid).children(recursive=True):
+                self.tree.setdefault(child.pid, child)
+
+    def watch(self, timeout: float) -> bool:
+        """Wait for the probe to exit; False when `timeout` seconds passed first."""
+        deadline = time.monotonic() + timeout
+        while not self._exited_within(min(TREE_POLL_S, deadline - time.monotonic())):
+            self._note_tree()
+            if time.monotonic() >= deadline:
+                return False
+        return True
+
+    def stop(self) -> None:
+        """SIGTERM the probe's group, a grace for teardown, then SIGKILL the group."""
+        self._note_tree()
+        self._signal_group(signal.SIGTERM)
+        if not self._exited_within(TERM_GRACE_S):
+            self._signal_group(signal.SIGKILL)
+            self._exited_within(60.0)
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
+
+    def cleanup(self) -> None:
+        """After the probe exited: end what it left (its group, noted descendants), remove its segments."""
+        leftovers = {p.pid: p for p in _group_members(self.pid)}
+        leftovers.update(self.tree)
+        _finish_off(list(leftovers.values()), HELPER_GRACE_S)
+        for pid in {self.pid, *leftovers}:
+            remove_segments(pid)
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+    def wall_ns(self) -> int:
+        return (self.ended_ns or time.perf_counter_ns()) - self.started_ns
+
+    def output(self) -> tuple[str, str]:
+        """The record line(s) the probe wrote, and the tail of its stderr."""
+        return (self.out.read_text(errors="replace") if self.out.exists() else ""), _tail(self.err)
+
+
+def _expected(planned: PlannedCell) -> int | None:
+    try:
+        return registry.get_workload(planned.cell.workload).from_params(planned.cell.params).expected()
+    except Exception:
+        return None
+
+
+def _failed(planned: PlannedCell, status: Status, error: str, started: str, wall_ns: int | None) -> Record:
+    return Record(planned.cell, status, _expected(planned), error=error, started=started, family=planned.family,
+                  probe_wall_ns=wall_ns)
+
+
+def _verdict(planned: PlannedCell, probe: Probe, timed_out: bool, started: str, timeout: float) -> Record:
+    out, err = probe.output()
+    # The last line of stderr (an exception's message, usually) on the first line; the tail after it.
+    tail = f": {err.splitlines()[-1]}\n--- probe stderr (tail) ---\n{err}" if err else ""
+    wall = probe.wall_ns()
+    if timed_out:
+        return _failed(planned, "TIMEOUT", f"no result within {timeout:g} s, probe stopped{tail}", started, wall)
+    line = out.strip().splitlines()[-1] if out.strip() else ""
+    if probe.returncode == 0 and line:
+        try:
+            return replace(Record.from_dict(json.loads(line)), probe_wall_ns=wall)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _failed(planned, "CRASHED", f"probe wrote no readable record ({exc}){tail}", started, wall)
+    how = "ended, exit status unknown" if probe.returncode is None else describe_exit(probe.returncode)
+    return _failed(planned, "CRASHED", f"probe {how}{tail}", started, wall)
+
+
+def measure_isolated(planned: PlannedCell, limits: Limits, launcher: Launcher, workdir: Path) -> Record:
+    """Measure one cell in a fresh probe; a hang, a crash or Ctrl-C never leaves anything behind."""
+    started = now_iso()
+    out, err = workdir / "probe.out", workdir / "probe.err"
+    for path in (out, err):
+        path.unlink(missing_ok=True)
+    try:
+        probe = Probe(launcher, ProbeRequest(planned.cell, limits.repeat, limits.warmup), out, err)
+    except LaunchError as exc:
+        return _failed(planned, "CRASHED", str(exc), started, None)
+    try:
+        exited = probe.watch(limits.timeout)
+    except BaseException:
+        with held():
+            probe.stop()
+            probe.cleanup()
+        raise
+    with held():
+        if not exited:
+            probe.stop()
+        probe.cleanup()
+    return _verdict(planned, probe, not exited, started, limits.timeout)
+
+
+@contextlib.contextmanager
+def probes(isolation: str) -> Iterator[tuple[Launcher, Path]]:
+    """A launcher for the sweep's probes and a scratch folder for their output, both gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix="parbench-probe-") as scratch:
+        started = launcher(isolation, Path(scratch))
+        try:
+            yield started, Path(scratch)
+        finally:
+            started.close()
+
+
+def run_sweep(cells: Sequence[PlannedCell], store: RunStore, limits: Limits, observer: Observer) -> Counter[str]:
+    """Measure `cells` in order, appending each record as it ends; returns the count per status."""
+    statuses: Counter[str] = Counter()
+    with probes(limits.isolation) as (started, scratch):
+        for planned in cells:
+            observer.cell_started(planned)
+            if planned.unavailable:
+                record = _failed(planned, "UNAVAILABLE", planned.unavailable, now_iso(), None)
+            else:
+                record = measure_isolated(planned, limits, started, scratch)
+            store.append(record)
+            statuses[record.status] += 1
+            observer.cell_finished(planned, record)
+    return statuses

@@ -1,0 +1,120 @@
+"""Terminal tables of a summarized run (parbench.analysis.stats.summarize): what the sweep prints at its end.
+
+Two tables: speedup against sequential (and CPU utilisation) of every strategy at the largest worker
+count, one column per workload point; and the best strategy for each point. Noisy cells (CV > 10%) are
+marked with `~`, failed ones show their status.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from parbench.results.schema import Cell
+from parbench.units import fmt_count, fmt_duration
+
+FAMILY_ORDER = {"sequential": 0, "threads": 1, "processes": 2, "distributed": 3}
+
+
+def _points(summary: pd.DataFrame) -> dict[str, str]:
+    """Point id -> a short column label: the workload and the parameters that vary across the run."""
+    parsed = {k: json.loads(k) for k in summary["key"]}
+    points = {_point_id(c): (c["workload"], c["params"]) for c in parsed.values()}
+    labels = {}
+    for pid, (workload, params) in points.items():
+        same = [p for w, p in points.values() if w == workload]
+        varying = [k for k in params if len({json.dumps(p.get(k)) for p in same}) > 1]
+        shown = varying or [k for k in params if k == "size"] or list(params)
+        labels[pid] = workload + "\n" + " ".join(_value(params[k]) for k in shown)
+    return dict(sorted(labels.items(), key=lambda item: _order(item[0])))
+
+
+def _order(pid: str) -> tuple[Any, ...]:
+    """Points sorted by workload, then by parameter values (numbers as numbers: 8 before 32)."""
+    workload, params = json.loads(pid)
+    values = [(0, v, "") if isinstance(v, int | float) else (1, 0, str(v)) for v in params.values()]
+    return workload, values
+
+
+def _value(value: Any) -> str:
+    return fmt_count(value) if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _point_id(cell: dict[str, Any]) -> str:
+    return json.dumps([cell["workload"], cell["params"]], sort_keys=True)
+
+
+def _entry(row: pd.Series) -> str:
+    if row["status"] != "OK":
+        return f"[red]{row['status']}[/]" if row["status"] != "UNAVAILABLE" else "[yellow]n/a[/]"
+    speedup, util = row["speedup"], row.get("utilisation")
+    colour = "green" if speedup >= 1.1 else "red" if speedup < 0.9 else "white"
+    noisy = "~" if row.get("noisy") else ""
+    util_text = f" [dim]{util:.0%}[/]" if pd.notna(util) else ""
+    return f"[{colour}]{speedup:.2f}x{noisy}[/]{util_text}"
+
+
+def _row_label(strategy: str, method: Any, methods: int) -> str:
+    return f"{strategy} ({method})" if methods > 1 and isinstance(method, str) else strategy
+
+
+def speedup_table(summary: pd.DataFrame) -> Table:
+    """Strategies x points at the most workers measured: speedup vs sequential, CPU utilisation dimmed."""
+    top = int(summary["workers"].max())
+    at_top = summary[(summary["workers"] == top) | (summary["strategy"] == "sequential")]
+    labels = _points(summary)
+    methods = summary["start_method"].dropna().nunique()
+    table = Table(title=f"Speedup vs sequential at {top} worker(s) (CPU utilisation dimmed; ~ noisy: CV > 10%)",
+                  title_justify="left")
+    table.add_column("strategy")
+    for label in labels.values():
+        table.add_column(label, justify="right")
+    order = at_top.assign(_f=at_top["family"].map(FAMILY_ORDER).fillna(9)).sort_values(["_f", "strategy"])
+    for (strategy, method), group in order.groupby(["strategy", "start_method"], sort=False, dropna=False):
+        by_point = {_point_id(json.loads(r["key"])): _entry(r) for _, r in group.iterrows()}
+        table.add_row(_row_label(str(strategy), method, methods), *(by_point.get(p, "") for p in labels))
+    return table
+
+
+def best_table(summary: pd.DataFrame) -> Table:
+    """For each point: the fastest OK cell, its median, speedup, and the sequential median."""
+    table = Table(title="Best strategy per workload point", title_justify="left")
+    for column in ("workload point", "best", "median", "speedup", "sequential"):
+        table.add_column(column, justify="left" if column in ("workload point", "best") else "right")
+    ok = summary[summary["status"] == "OK"]
+    labels = _points(summary)
+    for pid, label in labels.items():
+        rows = ok[ok["key"].map(lambda k: _point_id(json.loads(k))) == pid]
+        if rows.empty:
+            table.add_row(label.replace("\n", " "), "[red]no OK cell[/]", "", "", "")
+            continue
+        best = rows.loc[rows["median_ns"].idxmin()]
+        how = f" ({best['start_method']})" if isinstance(best["start_method"], str) else ""
+        table.add_row(label.replace("\n", " "), f"{best['strategy']} x{best['workers']}{how}",
+                      fmt_duration(best["median_ns"]), f"{best['speedup']:.2f}x", fmt_duration(best["baseline_ns"]))
+    return table
+
+
+def noisy_cells(summary: pd.DataFrame) -> Iterable[str]:
+    noisy = summary[summary["noisy"].fillna(False).astype(bool)] if "noisy" in summary else summary.iloc[0:0]
+    for _, row in noisy.sort_values("cv", ascending=False).iterrows():
+        yield f"{Cell.from_dict(json.loads(row['key'])).label()}: CV {row['cv']:.0%}"
+
+
+def render(console: Console, summary: pd.DataFrame) -> None:
+    """The closing summary of a sweep."""
+    if summary.empty or "median_ns" not in summary:
+        console.print("[red]no cell produced a measurement[/]")
+        return
+    console.print(speedup_table(summary))
+    console.print(best_table(summary))
+    noisy = list(noisy_cells(summary))
+    if noisy:
+        console.print(f"[yellow]{len(noisy)} of {len(summary)} cells are noisy (CV > 10%)[/]: "
+                      + escape("; ".join(noisy[:5])) + (" ..." if len(noisy) > 5 else ""), highlight=False)

@@ -1,0 +1,79 @@
+"""The probe, both ways: one record per request, pinned to min(workers, usable CPUs), in a process group of its
+own (fork mode), chatter kept out of the record."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from parbench.results.schema import Record
+from parbench.runner.affinity import usable_cpus
+from parbench.runner.cells import make_cell
+from parbench.runner.launch import ForkServer
+from parbench.runner.probe import ProbeRequest
+
+
+def _request(workers: int) -> ProbeRequest:
+    strategy = "sequential" if workers == 1 else "threads"
+    return ProbeRequest(make_cell("array-sum", {"size": 1000}, strategy, workers), repeat=2, warmup=1)
+
+
+def test_exec_probe_writes_exactly_one_record_line_pinned_to_its_workers() -> None:
+    """`python -m parbench.runner.probe`: stdout is one JSON record, with min(workers, usable) granted CPUs."""
+    proc = subprocess.run([sys.executable, "-m", "parbench.runner.probe"], input=_request(2).to_json(),
+                          capture_output=True, text=True, timeout=60, check=True)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1
+    record = Record.from_dict(json.loads(lines[0]))
+    assert record.status == "OK" and len(record.timed) == 2
+    assert len(record.cpus) == min(2, len(usable_cpus()))
+
+
+def test_fork_server_probe_leads_its_own_group_and_is_pinned_to_one_cpu(tmp_path: Path) -> None:
+    """A probe forked by the server has pgid == pid (the driver signals the whole cell), and a workers=1 cell
+    gets exactly one CPU."""
+    slow = ProbeRequest(make_cell("delayed-square", {"size": 2, "delay": 0.3}, "sequential", 1), repeat=1, warmup=0)
+    server = ForkServer(tmp_path)
+    try:
+        out = tmp_path / "out"
+        launched = server.launch(slow, out, tmp_path / "err")
+        assert os.getpgid(launched.pid) == launched.pid  # still sleeping: the group is there to see
+        assert launched.reap() == 0
+        record = Record.from_dict(json.loads(out.read_text()))
+        assert record.status == "OK"
+        assert len(record.cpus) == 1
+    finally:
+        server.close()
+    assert server.proc is None
+
+
+def _catches_sigterm(pid: int) -> bool:
+    caught = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("SigCgt"))
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def test_pool_workers_of_a_probe_die_on_sigterm_instead_of_inheriting_its_handler(tmp_path: Path) -> None:
+    """Only the probe turns SIGTERM into a clean unwind; its forked pool workers keep the default, so that
+    Pool.terminate() in teardown can never wait on a worker that noted the signal but sleeps on a lock."""
+    slow = ProbeRequest(make_cell("delayed-square", {"size": 4, "delay": 0.4}, "pool-map", 2), repeat=1, warmup=0)
+    server = ForkServer(tmp_path)
+    try:
+        launched = server.launch(slow, tmp_path / "out", tmp_path / "err")
+        deadline = time.monotonic() + 30
+        workers: list[psutil.Process] = []
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            workers = psutil.Process(launched.pid).children()
+        assert len(workers) == 2
+        assert _catches_sigterm(launched.pid)
+        assert not any(_catches_sigterm(w.pid) for w in workers)
+        assert launched.reap() == 0
+    finally:
+        server.close()

@@ -1,0 +1,208 @@
+"""A sweep survives what goes wrong in a cell (a killed worker, a killed probe, a hang) and Ctrl-C, and leaves
+no process or /dev/shm segment behind. Real processes, real signals, no fault hooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import run_cli
+from parbench.results.schema import Cell
+from parbench.runner.plan import PlannedCell, make_plan
+from parbench.runner.spec import ParamFlag, build_spec
+from parbench.runner.sweep import Limits, measure_isolated, probes
+from parbench.segments import leftover_segments
+
+PROBE = "parbench.runner.probe"
+
+
+class Sweep:
+    """`parbench sweep` running in the background, with its output in files."""
+
+    def __init__(self, results: Path, args: list[str]) -> None:
+        self.results = results
+        self.log = results.parent / "sweep.log"
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "parbench", "sweep", "--results", str(results),
+                                          "--run-id", "r", *args], stdout=log, stderr=subprocess.STDOUT)
+
+    def probes(self) -> list[psutil.Process]:
+        """The running probes: forked by the probe server (or, with --isolation exec, started by the sweep)."""
+        found = []
+        for proc in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                command, parent = " ".join(proc.cmdline()), proc.parent()
+                server = "--serve" in command and proc.ppid() == self.proc.pid
+                forked = parent is not None and parent.ppid() == self.proc.pid and "--serve" in " ".join(
+                    parent.cmdline())
+                if PROBE in command and not server and (forked or proc.ppid() == self.proc.pid):
+                    found.append(proc)
+            except psutil.Error:
+                pass
+        return found
+
+    def records(self) -> list[dict[str, object]]:
+        path = self.results / "r" / "records.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def finish(self, timeout: float = 120) -> int:
+        return self.proc.wait(timeout)
+
+
+def _until(condition: Callable[[], object], timeout: float = 60) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting")
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Iterator[Callable[[list[str]], Sweep]]:
+    started: list[Sweep] = []
+
+    def start(args: list[str]) -> Sweep:
+        started.append(Sweep(tmp_path / "results", args))
+        return started[-1]
+
+    yield start
+    for running in started:  # a failed assertion must not leave a sweep running
+        if running.proc.poll() is None:
+            running.proc.kill()
+            running.proc.wait()
+
+
+def _gone(procs: list[psutil.Process]) -> bool:
+    def dead(p: psutil.Process) -> bool:
+        try:
+            return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return True
+    return all(dead(p) for p in procs)
+
+
+def _probe_with_workers(sweep: Sweep) -> tuple[psutil.Process, list[psutil.Process]]:
+    def look() -> tuple[psutil.Process, list[psutil.Process]] | None:
+        for probe in sweep.probes():
+            with_kids = [k for k in probe.children() if "resource_tracker" not in " ".join(k.cmdline())]
+            if with_kids and leftover_segments(probe.pid):
+                return probe, with_kids
+        return None
+    found = _until(look)
+    assert isinstance(found, tuple)
+    return found
+
+
+def _seed_putting_first(strategy: str, flags: dict[str, str], params: list[ParamFlag]) -> int:
+    for seed in range(100):
+        spec = build_spec(None, None, {**flags, "seed": str(seed)}, params)
+        if make_plan(spec).cells[0].cell.strategy == strategy:
+            return seed
+    raise AssertionError(f"no seed puts {strategy} first")
+
+
+SLOW_SHARED = {"workloads": "delayed-square", "strategies": "shared-array,threads", "workers": "2",
+               "repeat": "2", "warmup": "0"}
+SLOW_PARAMS = [ParamFlag("--sizes", "size", ("4",)), ParamFlag("--delay", "delay", ("0.3",))]
+
+
+def _slow_shared_args() -> list[str]:
+    seed = _seed_putting_first("shared-array", SLOW_SHARED, SLOW_PARAMS)
+    return ["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.3", "--strategies", "shared-array,threads",
+            "--workers", "2", "--repeat", "2", "--warmup", "0", "--seed", str(seed)]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_cell_makes_the_cell_crashed_and_the_sweep_goes_on(sweep: Callable[..., Sweep]) -> None:
+    """SIGKILL to one worker of a running cell: that cell is CRASHED, the cells after it are measured, and none
+    of its processes or /dev/shm segments survive."""
+    running = sweep(_slow_shared_args())
+    probe, workers = _probe_with_workers(running)
+    family = [probe, *probe.children(recursive=True)]
+    os.kill(workers[0].pid, signal.SIGKILL)
+    assert running.finish() == 1  # a cell failed
+    records = running.records()
+    assert records[0]["status"] == "CRASHED"
+    assert records[0]["cell"]["strategy"] == "shared-array"
+    assert "SIGKILL" in str(records[0]["error"])
+    assert len(records) == 3 and all(r["status"] == "OK" for r in records[1:])
+    assert _until(lambda: _gone(family), 10)
+    assert leftover_segments(probe.pid) == []
+
+
+@pytest.mark.slow
+def test_a_killed_probe_is_crashed_and_its_workers_and_segments_are_cleaned(sweep: Callable[..., Sweep]) -> None:
+    """SIGKILL to the probe itself: CRASHED with the signal named; its orphaned workers and the SharedArray
+    segment it had made are removed by the driver."""
+    running = sweep(_slow_shared_args())
+    probe, workers = _probe_with_workers(running)
+    os.kill(probe.pid, signal.SIGKILL)
+    assert running.finish() == 1
+    crashed = running.records()[0]
+    assert crashed["status"] == "CRASHED" and "killed by SIGKILL" in str(crashed["error"])
+    assert _until(lambda: _gone(workers), 10)
+    assert leftover_segments(probe.pid) == []
+
+
+@pytest.mark.slow
+def test_a_hanging_cell_is_a_timeout_within_timeout_plus_5_s(sweep: Callable[..., Sweep]) -> None:
+    """A cell that would sleep for hours is killed at --timeout and recorded TIMEOUT within timeout + 5 s;
+    its pool workers die with it."""
+    running = sweep(["--workloads", "delayed-square", "--sizes", "2", "--delay", "1000", "--strategies", "pool-map",
+                     "--workers", "2", "--repeat", "1", "--warmup", "0", "--timeout", "3"])
+    pool_probe = _until(lambda: [p for p in running.probes() if len(p.children()) >= 2])
+    assert isinstance(pool_probe, list)
+    family = [pool_probe[0], *pool_probe[0].children(recursive=True)]
+    assert running.finish() == 1
+    records = running.records()
+    assert [r["status"] for r in records] == ["TIMEOUT", "TIMEOUT"]
+    for record in records:
+        assert 3e9 <= int(str(record["probe_wall_ns"])) <= 8e9
+        assert "no result within 3 s" in str(record["error"])
+    assert _gone(family)
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_keeps_whole_records_and_resume_completes_without_duplicates(
+        sweep: Callable[..., Sweep]) -> None:
+    """SIGINT mid-sweep: exit 130, every line of records.jsonl parses, no probe left; --resume measures only
+    the missing cells, so the run ends with every planned cell exactly once."""
+    running = sweep(["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.05", "--strategies",
+                     "threads,thread-pool,pool-map", "--workers", "1,2", "--repeat", "2", "--warmup", "0"])
+    _until(lambda: len(running.records()) >= 2 and running.probes())
+    probes = running.probes()
+    running.proc.send_signal(signal.SIGINT)
+    assert running.finish() == 130
+    assert "--resume r" in running.log.read_text()
+    done = running.records()  # json.loads of every line: none is torn
+    assert 2 <= len(done) < 7
+    assert _gone(probes)
+    resumed = run_cli(["sweep", "--resume", "r", "--results", str(running.results)])
+    assert resumed.rc == 0, resumed.err
+    keys = [json.dumps(r["cell"], sort_keys=True) for r in running.records()]
+    meta = json.loads((running.results / "r" / "meta.json").read_text())
+    planned = {json.dumps(c["cell"], sort_keys=True) for c in meta["plan"]["cells"]}
+    assert len(keys) == len(set(keys)) == 7
+    assert set(keys) == planned
+    assert meta["resumes"][0]["cells"] == 7 - len(done)
+
+
+def test_a_probe_that_dies_with_a_traceback_is_crashed_with_its_stderr_tail() -> None:
+    """A probe that fails on its request exits with a traceback: CRASHED, and the error carries stderr's tail."""
+    bad = Cell("array-sum", {"size": "lots"}, "sequential", 1)
+    with probes("exec") as (launcher, scratch):
+        record = measure_isolated(PlannedCell(bad, "sequential"), Limits(1, 0, 60), launcher, scratch)
+    assert record.status == "CRASHED"
+    assert "exited with code 1" in str(record.error)
+    assert "UserError" in str(record.error) and "lots" in str(record.error)

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from parbench import __version__
 from parbench.errors import StrategyError, UserError
-from parbench.signals import exit_cleanly_on_sigterm
+from parbench.interrupts import exit_cleanly_on_sigterm
 
 # Each module defines NAME, HELP, add_arguments(parser) and main(args) -> int.
 COMMANDS: tuple[str, ...] = ("listing", "run", "sweep", "info")

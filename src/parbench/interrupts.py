@@ -8,6 +8,8 @@ second Ctrl-C waits until the line is whole and the probe's processes are gone.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -58,3 +60,34 @@ def held() -> Iterator[None]:
             signal.signal(signum, handler)
         if pending:
             signal.raise_signal(pending[0])
+
+
+def _default_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@functools.cache
+def default_sigterm_in_forked_children() -> None:
+    """Forked children start with the default SIGTERM (die at once), whatever handler the parent set.
+
+    With an inherited Python-level handler, a SIGTERM landing just before a blocking lock wait is noted but
+    never acted on, and Pool.terminate() then joins that worker forever. Registered once per process.
+    """
+    os.register_at_fork(after_in_child=_default_sigterm)
+
+
+def _raise_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """In a command's main process: SIGTERM unwinds the stack like Ctrl-C does, so teardown runs."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_exit)
+        default_sigterm_in_forked_children()
+
+
+def worker_signals() -> None:
+    """In a worker process (also spawned ones): leave Ctrl-C to the parent, let SIGTERM kill at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -92,9 +92,9 @@ def _one(strategy: Strategy, cpu: TreeCpu, index: int, expected: int, warmup: bo
     own0 = time.process_time_ns()
     t0 = time.perf_counter_ns()
     result = strategy.run(clock)
+    phases = clock.stop()  # before t1, so the phases always fit inside the wall time
     t1 = time.perf_counter_ns()
     own1 = time.process_time_ns()
-    phases = clock.stop()
     cpu.refresh()
     kids1 = cpu.descendants()
     return Sample(index, t1 - t0, own1 - own0 + kids1 - kids0, phases, int(result), int(result) == expected, warmup,

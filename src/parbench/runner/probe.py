@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from parbench.interrupts import default_sigterm_in_forked_children
 from parbench.results.schema import Cell
 
 
@@ -54,17 +55,10 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated(f"terminated by signal {signum}")
 
 
-def _default_sigterm() -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _measure_into(request: ProbeRequest, out: TextIO) -> int:
     """Pin, measure, write the record line: the part both ways of probing share."""
     signal.signal(signal.SIGTERM, _on_sigterm)
-    # Only the probe unwinds on SIGTERM. A forked worker keeps the default (die at once): with a Python-level
-    # handler, a SIGTERM landing just before a blocking lock wait is noted but never acted on, and
-    # Pool.terminate() then joins that worker forever.
-    os.register_at_fork(after_in_child=_default_sigterm)
+    default_sigterm_in_forked_children()  # only the probe unwinds on SIGTERM; its workers die at once
     from parbench.runner.affinity import pin
 
     pin(request.cell.workers)

@@ -20,8 +20,8 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from parbench.errors import StrategyError, WorkerDied
+from parbench.interrupts import worker_signals
 from parbench.params import Param
-from parbench.signals import worker_signals
 from parbench.workloads.base import Task, Workload
 
 Family = Literal["sequential", "threads", "processes", "distributed"]

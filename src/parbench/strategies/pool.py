@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from parbench.errors import StrategyError, WorkerDied
+from parbench.interrupts import worker_signals
 from parbench.params import Param
-from parbench.signals import worker_signals
 from parbench.strategies.base import PhaseClock, ProcessStrategy, describe_exception, describe_exit
 from parbench.workloads.base import Task, Workload
 

@@ -15,19 +15,25 @@ find_python() {
   return 1
 }
 
+# The stamp holds the pyproject hash and the extras installed with it; a request for extras already
+# installed (./scripts/sweep after ./scripts/test) installs nothing, a new one installs the union.
 ensure_venv() {
-  local extras="${1:-all,dev}" stamp want python
-  want="$(sha256sum pyproject.toml | cut -c1-16)-$extras"
-  stamp=.venv/.parbench-installed
+  local want="$1" stamp=.venv/.parbench-installed hash have extras python
+  hash="$(sha256sum pyproject.toml | cut -c1-16)"
   if [ ! -x .venv/bin/python ]; then
     python="$(find_python)"
     echo "parbench: creating .venv with $("$python" --version)" >&2
     "$python" -m venv .venv
   fi
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  have=""
+  if [ "$(head -n1 "$stamp" 2>/dev/null)" = "$hash" ]; then
+    have="$(sed -n 2p "$stamp")"
+  fi
+  extras="$(printf '%s\n' ${have//,/ } ${want//,/ } | sort -u | paste -sd, -)"
+  if [ "$extras" != "$have" ]; then
     echo "parbench: installing parbench[$extras] into .venv (a minute or two the first time)" >&2
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]" >&2
-    echo "$want" > "$stamp"
+    printf '%s\n%s\n' "$hash" "$extras" > "$stamp"
   fi
 }

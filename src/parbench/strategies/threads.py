@@ -30,8 +30,10 @@ class Threads(BaseStrategy):
         ctx, shares = self.ctx, self.ctx.shares()
         partials: list[int] = [0] * len(shares)
         errors: list[str] = []
+        go = threading.Event()  # so that `spawn` times thread starts alone, not the first threads' work
 
         def work(i: int, tasks: list[Task]) -> None:
+            go.wait()
             try:
                 partials[i] = compute_share(ctx.workload, window_of(ctx.data, tasks), tasks[0].lo, tasks)
             except BaseException as exc:
@@ -41,6 +43,7 @@ class Threads(BaseStrategy):
         for thread in threads:
             thread.start()
         clock.mark("compute")
+        go.set()
         for thread in threads:
             thread.join()
         clock.mark("gather")

@@ -73,6 +73,9 @@ def test_pool_workers_of_a_probe_die_on_sigterm_instead_of_inheriting_its_handle
             workers = psutil.Process(launched.pid).children()
         assert len(workers) == 2
         assert _catches_sigterm(launched.pid)
+        # A worker forked a moment ago may not have run its after-fork hook yet: wait for the steady state.
+        while any(_catches_sigterm(w.pid) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert not any(_catches_sigterm(w.pid) for w in workers)
         assert launched.reap() == 0
     finally:

@@ -20,15 +20,26 @@ def usable_cpus() -> list[int]:
         return list(range(os.cpu_count() or 1))
 
 
-def cpus_for(workers: int, usable: list[int] | None = None) -> list[int]:
-    """The CPUs a cell with `workers` workers gets: the first min(workers, usable) usable ones."""
+def cpus_for(workers: int, usable: list[int] | None = None, busy: dict[int, float] | None = None) -> list[int]:
+    """The CPUs a cell with `workers` workers gets: min(workers, usable) of the usable ones, the least busy
+    first when per-CPU load is known (ties keep the lowest numbers, so an idle machine always gets the same)."""
     usable = usable_cpus() if usable is None else usable
-    return usable[: max(1, min(workers, len(usable)))]
+    ranked = sorted(usable, key=lambda cpu: (busy or {}).get(cpu, 0.0))
+    return sorted(ranked[: max(1, min(workers, len(usable)))])
 
 
-def pin(workers: int) -> list[int]:
-    """Pin this process to `cpus_for(workers)` and return the CPUs actually granted."""
-    wanted = cpus_for(workers)
+def least_busy(workers: int) -> list[int]:
+    """For the driver, between cells: each usable CPU's load since the previous call (psutil), and the CPUs a
+    `workers`-wide cell should take. On a shared machine this steers cells away from a CPU someone else is
+    saturating, which would otherwise delay every wake-up of a cell pinned there."""
+    loads = psutil.cpu_percent(percpu=True)
+    return cpus_for(workers, busy=dict(enumerate(loads)))
+
+
+def pin(workers: int, preferred: list[int] | None = None) -> list[int]:
+    """Pin this process to `preferred` (when every one is usable) or `cpus_for(workers)`; return what was granted."""
+    usable = usable_cpus()
+    wanted = preferred if preferred and set(preferred) <= set(usable) else cpus_for(workers, usable)
     # Where pinning is impossible the record still shows the CPUs the cell really had.
     with contextlib.suppress(AttributeError, psutil.Error):
         psutil.Process().cpu_affinity(wanted)

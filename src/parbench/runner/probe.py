@@ -35,16 +35,18 @@ class ProbeRequest:
     cell: Cell
     repeat: int
     warmup: int
+    cpus: tuple[int, ...] = ()  # the driver's choice (least busy); empty: the probe takes the first usable
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cell": self.cell.to_dict(), "repeat": self.repeat, "warmup": self.warmup}
+        return {"cell": self.cell.to_dict(), "repeat": self.repeat, "warmup": self.warmup, "cpus": list(self.cpus)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ProbeRequest:
-        return cls(Cell.from_dict(raw["cell"]), int(raw["repeat"]), int(raw["warmup"]))
+        return cls(Cell.from_dict(raw["cell"]), int(raw["repeat"]), int(raw["warmup"]),
+                   tuple(int(c) for c in raw.get("cpus", ())))
 
 
 class Terminated(BaseException):
@@ -61,7 +63,7 @@ def _measure_into(request: ProbeRequest, out: TextIO) -> int:
     default_sigterm_in_forked_children()  # only the probe unwinds on SIGTERM; its workers die at once
     from parbench.runner.affinity import pin
 
-    pin(request.cell.workers)
+    pin(request.cell.workers, list(request.cpus))
     # Imported after pinning (in exec mode), so numpy's BLAS threads see the granted CPUs only.
     from parbench.runner.measure import measure
 

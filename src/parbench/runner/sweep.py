@@ -29,6 +29,7 @@ from parbench import registry
 from parbench.interrupts import held
 from parbench.results.schema import Record, Status
 from parbench.results.store import RunStore
+from parbench.runner.affinity import least_busy
 from parbench.runner.launch import Launcher, LaunchError, launcher
 from parbench.runner.measure import now_iso
 from parbench.runner.plan import PlannedCell
@@ -231,7 +232,8 @@ def measure_isolated(planned: PlannedCell, limits: Limits, launcher: Launcher, w
     for path in (out, err):
         path.unlink(missing_ok=True)
     try:
-        probe = Probe(launcher, ProbeRequest(planned.cell, limits.repeat, limits.warmup), out, err)
+        cpus = tuple(least_busy(planned.cell.workers))
+        probe = Probe(launcher, ProbeRequest(planned.cell, limits.repeat, limits.warmup, cpus), out, err)
     except LaunchError as exc:
         return _failed(planned, "CRASHED", str(exc), started, None)
     try:

@@ -136,11 +136,22 @@ def compare_cell(key: str, base: np.ndarray, new: np.ndarray, factor: float, alp
 
 
 def _notes(changes: list[CellChange], alpha: float) -> tuple[str, ...]:
-    """Say so when the repeats are too few for any cell to reach p < alpha: a gate that cannot fail."""
+    """What the verdicts cannot say by themselves: repeats too few for any cell to reach p < alpha (a gate
+    that cannot fail), and cells moving both ways (the machine, not the code, changed between the runs)."""
     sizes = {(c.base_n, c.new_n) for c in changes if c.base_n and c.new_n}
     blind = sorted((b, n) for b, n in sizes if smallest_p(b, n) >= alpha)
-    return tuple(f"with {b} and {n} repeats the smallest possible p-value is {smallest_p(b, n):.3g}, not below "
-                 f"alpha {alpha}: such cells can never be flagged; measure more repeats" for b, n in blind)
+    notes = [f"with {b} and {n} repeats the smallest possible p-value is {smallest_p(b, n):.3g}, not below "
+             f"alpha {alpha}: such cells can never be flagged; measure more repeats" for b, n in blind]
+    timed = [c for c in changes if c.base_n and c.new_n]
+    slower = sum(1 for c in timed if c.verdict == "regressed")
+    faster = sum(1 for c in timed if c.verdict == "improved")
+    if slower and faster:
+        spread = float(np.median([abs(math.log(c.ratio)) for c in timed]))
+        notes.append(f"{slower} cell(s) got slower and {faster} faster beyond the factor, and the median cell moved "
+                     f"by {math.expm1(spread):.0%}: changes both ways usually mean the machine's load differed "
+                     "between the runs (repeats of a cell share its moment, so p-values cannot see that); "
+                     "compare runs from a quiet machine, or raise --factor above that noise")
+    return tuple(notes)
 
 
 def compare_runs(base: pd.DataFrame, new: pd.DataFrame, factor: float = DEFAULT_FACTOR,

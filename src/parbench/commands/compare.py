@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 NAME = "compare"
 HELP = "compare two runs cell by cell: ratio of medians with its CI, Mann-Whitney U; exit 1 on a regression"
 FORMATS = ("table", "md", "json")
+COLOURS = {"regressed": "red", "improved": "green"}
 
 
 def _positive(text: str) -> float:
@@ -55,7 +56,8 @@ def _check(args: argparse.Namespace) -> None:
 def _shown(comparison: Comparison, every: bool) -> list[CellChange]:
     if every:
         return sorted(comparison.cells, key=lambda c: -c.ratio if not math.isnan(c.ratio) else math.inf)
-    return comparison.regressed + comparison.improved + comparison.with_verdict("not compared")
+    changed = [c for c in comparison.with_verdict("not compared") if c.base_status != c.new_status]
+    return comparison.regressed + comparison.improved + changed
 
 
 def _nulls(value: object) -> object:
@@ -88,31 +90,41 @@ def as_markdown(comparison: Comparison, every: bool) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def print_table(comparison: Comparison, every: bool) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _row(c: CellChange) -> list[str]:
+    """One table row; a cell without a ratio (a status change) shows its reason instead of a p-value."""
+    from rich.markup import escape
 
     from parbench.units import fmt_duration
 
+    verdict = f"[{COLOURS.get(c.verdict, 'white')}]{c.verdict}[/]"
+    if math.isnan(c.ratio):
+        return [escape(c.label), verdict, "-", "-", "-", "-", c.reason]
+    return [escape(c.label), verdict, f"{c.ratio:.3f}", f"{c.ci_low:.3f}-{c.ci_high:.3f}",
+            fmt_duration(c.base_median_ns), fmt_duration(c.new_median_ns), f"{c.p_value:.2g}"]
+
+
+def print_table(comparison: Comparison, every: bool) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     console = Console(highlight=False)
+    if not console.is_terminal:  # a log or a CI job: wide enough for cell labels not to wrap
+        console = Console(highlight=False, width=max(console.width, 160))
     table = Table(title=f"{comparison.new} vs {comparison.base} (factor {comparison.factor}, alpha {comparison.alpha})",
                   title_justify="left")
     for column in ("cell", "verdict", "ratio", "95% CI", "base", "new", "p"):
         table.add_column(column, justify="left" if column in ("cell", "verdict") else "right")
-    colours = {"regressed": "red", "improved": "green"}
-    for c in _shown(comparison, every):
-        nan = math.isnan(c.ratio)
-        table.add_row(c.label, f"[{colours.get(c.verdict, 'white')}]{c.verdict}[/]", "-" if nan else f"{c.ratio:.3f}",
-                      "-" if nan else f"{c.ci_low:.3f}-{c.ci_high:.3f}", "-" if nan else fmt_duration(c.base_median_ns),
-                      "-" if nan else fmt_duration(c.new_median_ns), c.reason if nan else f"{c.p_value:.2g}")
+    for change in _shown(comparison, every):
+        table.add_row(*_row(change))
     if table.row_count:
         console.print(table)
     for note in comparison.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     for label in comparison.only_base:
-        console.print(f"only in {comparison.base}: {label}")
+        console.print(escape(f"only in {comparison.base}: {label}"))
     for label in comparison.only_new:
-        console.print(f"only in {comparison.new}: {label}")
+        console.print(escape(f"only in {comparison.new}: {label}"))
     console.print(f"{len(comparison.cells)} common cells: {len(comparison.regressed)} regressed, "
                   f"{len(comparison.improved)} improved, {len(comparison.only_base)} only in {comparison.base}, "
                   f"{len(comparison.only_new)} only in {comparison.new}")

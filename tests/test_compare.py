@@ -14,6 +14,8 @@ from markdown_it import MarkdownIt
 
 from conftest import run_cli
 from parbench.analysis.compare import compare_runs, ratio_ci, smallest_p
+from parbench.cli import build_parser
+from parbench.commands import compare
 from parbench.results.schema import Cell, Record, Sample
 from parbench.results.tidy import frame
 
@@ -122,14 +124,21 @@ def test_a_b_exactly_the_scaled_strategys_cells_regress(runs: tuple[Path, Path, 
     assert [round(c["ratio"], 2) for c in cells if c["verdict"] == "regressed"] == [1.5, 1.5]
 
 
+def _compare(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`parbench compare ARGS` in this process: exit status and stdout."""
+    status = compare.main(build_parser().parse_args(["compare", *args]))
+    return status, capsys.readouterr().out
+
+
 @pytest.mark.slow
-def test_compare_prints_a_table_and_valid_markdown(runs: tuple[Path, Path, Path]) -> None:
+def test_compare_prints_a_table_and_valid_markdown(runs: tuple[Path, Path, Path],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """The table names each regressed cell and the counts; --format md parses into a table of those cells."""
     a, _, scaled = runs
-    table = run_cli(["compare", str(a), str(scaled)])
-    assert "2 regressed" in table.out and f"{SCALED} x2" in table.out
-    md = run_cli(["compare", str(a), str(scaled), "--format", "md"])
-    tokens = MarkdownIt().enable("table").parse(md.out)
+    status, table = _compare([str(a), str(scaled)], capsys)
+    assert status == 1 and "2 regressed" in table and f"{SCALED} x2" in table
+    _, md = _compare([str(a), str(scaled), "--format", "md"], capsys)
+    tokens = MarkdownIt().enable("table").parse(md)
     rows = [t for t in tokens if t.type == "tr_open"]
     assert len(rows) == 3  # the header and the two regressed cells
 

@@ -15,7 +15,10 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from conftest import QuickRun, run_cli
+from parbench.commands.report import renderer
 from parbench.commands.sweep import _write_report
+from parbench.report.model import build
+from parbench.results.reader import open_run
 from parbench.results.store import RunStore
 
 FIXTURE = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "small"
@@ -56,10 +59,17 @@ def sections(html: str) -> Sections:
 
 
 def report(run: Path, out: Path, *args: str) -> str:
+    """The CLI, as a user runs it: it writes the file and prints where."""
     result = run_cli(["report", str(run), "-o", str(out), *args])
     assert result.rc == 0, result.err
     assert result.out.strip() == f"report: {out}"
     return out.read_text(encoding="utf-8")
+
+
+def render(run: Path, baseline: Path | None = None, fmt: str = "html") -> str:
+    """The same report in this process (no interpreter start and imports per report: the suite stays fast)."""
+    built = build(open_run(run), open_run(baseline) if baseline is not None else None)
+    return renderer(fmt)(built)
 
 
 @pytest.fixture(scope="module")
@@ -119,10 +129,10 @@ def test_a_report_holds_no_url_no_script_and_no_external_resource(fixture_html: 
         assert re.findall(r'(?:src|href)="(?!#)[^"]*"', html) == []
 
 
-def test_failed_and_missing_cells_are_listed_with_their_reasons_and_escaped(broken_run: Path, tmp_path: Path) -> None:
+def test_failed_and_missing_cells_are_listed_with_their_reasons_and_escaped(broken_run: Path) -> None:
     """CRASHED and TIMEOUT cells appear in the warnings with their errors (markup escaped), and the cells the
     plan promised but the run lacks are counted."""
-    html = report(broken_run, tmp_path / "r.html")
+    html = render(broken_run)
     warnings = sections(html).text["warnings"]
     assert "CRASHED" in warnings and "worker 1 was killed by SIGKILL" in warnings
     assert "TIMEOUT" in warnings and "killed after 60 s" in warnings
@@ -147,9 +157,7 @@ def _tables(tokens: list[Token]) -> Iterator[list[list[str]]]:
 def test_markdown_is_valid_tables_and_verdicts(broken_run: Path) -> None:
     """--format md parses into tables whose rows all have the header's width: winners, speedups per variant and
     the warnings with the failed cells; each variant has its verdict bullets."""
-    result = run_cli(["report", str(broken_run), "--format", "md"])
-    assert result.rc == 0, result.err
-    tokens = MarkdownIt().enable("table").parse(result.out)
+    tokens = MarkdownIt().enable("table").parse(render(broken_run, fmt="md"))
     tables = list(_tables(tokens))
     assert len(tables) == 1 + 2 + 1  # winners, one speedup table per variant, warnings
     for rows in tables:
@@ -160,9 +168,9 @@ def test_markdown_is_valid_tables_and_verdicts(broken_run: Path) -> None:
     assert sum(1 for t in tokens if t.type == "bullet_list_open") == 2
 
 
-def test_a_baseline_adds_a_comparison_section(tmp_path: Path) -> None:
+def test_a_baseline_adds_a_comparison_section() -> None:
     """--baseline RUN: the report has a compare section against it (the same run: nothing regressed)."""
-    html = report(FIXTURE, tmp_path / "r.html", "--baseline", str(FIXTURE))
+    html = render(FIXTURE, baseline=FIXTURE)
     text = sections(html).text["compare"]
     assert "Compared with small" in text and "0 regressed" in text
 
@@ -194,3 +202,17 @@ def test_a_report_that_fails_at_the_end_of_a_sweep_is_one_line_and_loses_nothing
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "report not written" in err and f"parbench report {store.path}" in err
     assert sorted(p.name for p in store.path.iterdir()) == ["meta.json", "records.jsonl"]
+
+
+def test_a_run_where_every_cell_failed_still_reports(tmp_path: Path) -> None:
+    """No OK cell at all: the HTML and Markdown reports render, say there is no winner, and list every cell."""
+    run = tmp_path / "failed"
+    shutil.copytree(FIXTURE, run)
+    records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    for record in records:
+        record.update(status="CRASHED", samples=[], error="worker 0 was killed by SIGKILL")
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    html = render(run)
+    assert "No cell at the largest size finished OK" in sections(html).text["winners"]
+    assert sections(html).text["warnings"].count("CRASHED") == len(records)
+    assert "| array-sum fill=arange kernel=python | none |" in render(run, fmt="md")

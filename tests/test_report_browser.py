@@ -16,7 +16,10 @@ from typing import Any
 import psutil
 import pytest
 
-from conftest import QuickRun, run_cli
+from conftest import QuickRun
+from parbench.commands.report import renderer
+from parbench.report.model import build
+from parbench.results.reader import open_run
 
 pytestmark = pytest.mark.browser
 
@@ -82,7 +85,7 @@ def check_page(browser: Any, html: Path, screenshot: Path) -> dict[str, int]:
 def test_the_fixture_report_renders_in_chromium(browser: Any, tmp_path: Path) -> None:
     """The committed fixture run's report: 11 figures drawn, no error, no request, a screenshot saved."""
     html = tmp_path / "report.html"
-    assert run_cli(["report", str(FIXTURE), "-o", str(html)]).rc == 0
+    html.write_text(renderer("html")(build(open_run(FIXTURE))), encoding="utf-8")
     assert check_page(browser, html, tmp_path / "fixture.png") == {"figures": 11}
 
 

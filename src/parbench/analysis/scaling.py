@@ -149,6 +149,9 @@ def annotate(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary with point, variant, series, label, baseline_cpu_ns (sequential's CPU time at the point) and
     Karp-Flatt columns (absolute and self-relative)."""
     out = summary.copy()
+    for flag in ("noisy", "timer_dominated"):  # absent when no cell of the run has a timed repeat
+        if flag not in out:
+            out[flag] = False
     out["point"] = out["key"].map(point_of)
     out["variant"] = out["key"].map(variant_of)
     out["series"] = out["key"].map(series_of)

@@ -21,7 +21,7 @@ from parbench.results.tidy import frame
 
 # Sleep-bound cells: CPU contention from other jobs on a shared machine moves them least, so an A/A
 # comparison of two back-to-back runs tests the statistics rather than the neighbours.
-SMALL_RUN = ["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.005", "--strategies",
+SMALL_RUN = ["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.01", "--strategies",
              "sequential,threads,thread-pool", "--workers", "1,2", "--repeat", "7", "--warmup", "1",
              "--isolation", "fork", "--seed", "3"]
 SCALED = "threads"
@@ -149,7 +149,7 @@ def test_runs_without_a_common_cell_are_bad_input(runs: tuple[Path, Path, Path],
     a, _, _ = runs
     other = tmp_path / "other"
     shutil.copytree(a, other)
-    text = (other / "records.jsonl").read_text().replace('"delay":0.005', '"delay":0.5')
+    text = (other / "records.jsonl").read_text().replace('"delay":0.01', '"delay":0.5')
     (other / "records.jsonl").write_text(text)
     result = run_cli(["compare", str(a), str(other)])
     assert result.rc == 2

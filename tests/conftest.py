@@ -96,3 +96,22 @@ def no_leftovers() -> Iterator[None]:
     for proc in alive:
         proc.kill()
     assert not problems, "left behind after the suite: " + "; ".join(problems)
+
+
+@dataclass(frozen=True)
+class QuickRun:
+    """A real quick-preset sweep: its run folder and what the sweep printed."""
+
+    path: Path
+    result: Result
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
+    """`parbench sweep --preset quick` once per session (about 20 s): reports, Markdown and the browser test
+    read it, and the sweep itself writes its report.html."""
+    results = tmp_path_factory.mktemp("quick")
+    result = run_cli(["sweep", "--preset", "quick", "--results", str(results), "--run-id", "quick", "--seed", "1"],
+                     timeout=600)
+    assert result.rc == 0, result.err
+    return QuickRun(results / "quick", result)

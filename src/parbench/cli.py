@@ -17,7 +17,7 @@ from parbench.errors import StrategyError, UserError
 from parbench.interrupts import exit_cleanly_on_sigterm
 
 # Each module defines NAME, HELP, add_arguments(parser) and main(args) -> int.
-COMMANDS: tuple[str, ...] = ("listing", "run", "sweep", "info")
+COMMANDS: tuple[str, ...] = ("listing", "run", "sweep", "info", "report", "compare")
 
 
 class Parser(argparse.ArgumentParser):

@@ -196,7 +196,9 @@ def _execute(store: RunStore, cells: Sequence[PlannedCell], limits: Limits, esti
               file=sys.stderr)
         return exc.exit_code
     _finish(store, time.monotonic() - t0)
-    return _report(store, console)
+    status = _report(store, console)
+    _write_report(store, console)
+    return status
 
 
 def _finish(store: RunStore, elapsed: float) -> None:
@@ -219,6 +221,21 @@ def _report(store: RunStore, console: Console) -> int:
                   highlight=False)
     console.print(f"run folder: {store.path}", highlight=False)
     return 1 if any(statuses[s] for s in FAILED) else 0
+
+
+def _write_report(store: RunStore, console: Console) -> None:
+    """RUN/report.html. A report that fails loses nothing: the run is complete and the exit status still says
+    how its cells went; one line says what happened and how to retry."""
+    from parbench.commands.report import write_html
+
+    try:
+        path = write_html(store.path)
+    except Exception as exc:  # the measurements are safe on disk whatever the report does
+        reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        print(f"parbench: report not written ({reason}); the run is complete: parbench report {store.path}",
+              file=sys.stderr)
+        return
+    console.print(f"report: {path}", highlight=False)
 
 
 def _console(stderr: bool = False) -> Console:

@@ -1,0 +1,174 @@
+"""Two runs, cell by cell: the ratio of medians with a bootstrap CI, a Mann-Whitney U test, and asv's rule.
+
+A cell regressed when its new median is slower than `factor` x the base median AND the two sets of raw wall
+times differ with p < alpha (two-sided Mann-Whitney U): a large change that noise cannot explain. Improved
+likewise the other way. A cell that was OK and no longer is (WRONG, TIMEOUT, CRASHED, ERROR) regressed too:
+a wrong answer is worse than a slow one. Cells are matched on their key (workload, parameters, strategy,
+options, workers, start method); cells in only one run are listed, never compared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from parbench.results.schema import Cell
+
+Verdict = Literal["regressed", "improved", "unchanged", "not compared"]
+BOOTSTRAP_RESAMPLES = 2000
+DEFAULT_FACTOR = 1.10
+DEFAULT_ALPHA = 0.01
+
+
+@dataclass(frozen=True)
+class CellChange:
+    """One cell present in both runs."""
+
+    key: str
+    label: str
+    base_status: str
+    new_status: str
+    base_median_ns: float
+    new_median_ns: float
+    ratio: float  # new / base: above 1 is slower
+    ci_low: float
+    ci_high: float
+    p_value: float
+    base_n: int
+    new_n: int
+    verdict: Verdict
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every matching cell of two runs, and the cells only one of them has."""
+
+    base: str
+    new: str
+    factor: float
+    alpha: float
+    cells: tuple[CellChange, ...]
+    only_base: tuple[str, ...] = ()
+    only_new: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def with_verdict(self, verdict: Verdict) -> list[CellChange]:
+        return [c for c in self.cells if c.verdict == verdict]
+
+    @property
+    def regressed(self) -> list[CellChange]:
+        return self.with_verdict("regressed")
+
+    @property
+    def improved(self) -> list[CellChange]:
+        return self.with_verdict("improved")
+
+
+def ratio_ci(base: np.ndarray, new: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of median(new) / median(base), resampling each run on its own (seeded)."""
+    rng = np.random.default_rng(0)
+    base_medians = np.median(rng.choice(base, (BOOTSTRAP_RESAMPLES, len(base))), axis=1)
+    new_medians = np.median(rng.choice(new, (BOOTSTRAP_RESAMPLES, len(new))), axis=1)
+    ratios = new_medians / base_medians
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def mann_whitney_p(base: np.ndarray, new: np.ndarray) -> float:
+    """Two-sided Mann-Whitney U p-value; 1 when the samples cannot be told apart at all (all equal)."""
+    if len(base) == 0 or len(new) == 0 or np.ptp(np.concatenate([base, new])) == 0:
+        return 1.0
+    p = float(stats.mannwhitneyu(base, new, alternative="two-sided").pvalue)
+    return 1.0 if math.isnan(p) else p
+
+
+def smallest_p(n_base: int, n_new: int) -> float:
+    """The smallest two-sided p-value Mann-Whitney U can give for these sample sizes (no overlap at all)."""
+    return 2 / math.comb(n_base + n_new, n_base) if n_base and n_new else 1.0
+
+
+def _times(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    timed = df[df["wall_ns"].notna()]
+    return {str(k): g["wall_ns"].to_numpy(dtype=float) for k, g in timed.groupby("key", sort=False)}
+
+
+def _statuses(df: pd.DataFrame) -> dict[str, str]:
+    return {str(k): str(s) for k, s in df.groupby("key", sort=False)["status"].first().items()}
+
+
+def _label(key: str) -> str:
+    return Cell.from_dict(json.loads(key)).label()
+
+
+def _status_change(key: str, base_status: str, new_status: str) -> CellChange:
+    """A cell whose status differs: OK -> failed regressed, failed -> OK improved, else not compared."""
+    verdict: Verdict = ("regressed" if base_status == "OK" else "improved" if new_status == "OK"
+                        else "not compared")
+    nan = math.nan
+    return CellChange(key, _label(key), base_status, new_status, nan, nan, nan, nan, nan, nan, 0, 0, verdict,
+                      f"status {base_status} -> {new_status}")
+
+
+def _judge(ratio: float, p: float, factor: float, alpha: float) -> Verdict:
+    if p < alpha and ratio > factor:
+        return "regressed"
+    if p < alpha and ratio < 1 / factor:
+        return "improved"
+    return "unchanged"
+
+
+def compare_cell(key: str, base: np.ndarray, new: np.ndarray, factor: float, alpha: float) -> CellChange:
+    """Two OK cells' raw wall times (ns) -> ratio, its CI, p-value and verdict."""
+    base_median, new_median = float(np.median(base)), float(np.median(new))
+    ratio = new_median / base_median
+    low, high = ratio_ci(base, new)
+    p = mann_whitney_p(base, new)
+    return CellChange(key, _label(key), "OK", "OK", base_median, new_median, ratio, low, high, p, len(base),
+                      len(new), _judge(ratio, p, factor, alpha))
+
+
+def _notes(changes: list[CellChange], alpha: float) -> tuple[str, ...]:
+    """What the verdicts cannot say by themselves: repeats too few for any cell to reach p < alpha (a gate
+    that cannot fail), and cells moving both ways (the machine, not the code, changed between the runs)."""
+    sizes = {(c.base_n, c.new_n) for c in changes if c.base_n and c.new_n}
+    blind = sorted((b, n) for b, n in sizes if smallest_p(b, n) >= alpha)
+    notes = [f"with {b} and {n} repeats the smallest possible p-value is {smallest_p(b, n):.3g}, not below "
+             f"alpha {alpha}: such cells can never be flagged; measure more repeats" for b, n in blind]
+    timed = [c for c in changes if c.base_n and c.new_n]
+    slower = sum(1 for c in timed if c.verdict == "regressed")
+    faster = sum(1 for c in timed if c.verdict == "improved")
+    if slower and faster:
+        spread = float(np.median([abs(math.log(c.ratio)) for c in timed]))
+        notes.append(f"{slower} cell(s) got slower and {faster} faster beyond the factor, and the median cell moved "
+                     f"by {math.expm1(spread):.0%}: changes both ways usually mean the machine's load differed "
+                     "between the runs (repeats of a cell share its moment, so p-values cannot see that); "
+                     "compare runs from a quiet machine, or raise --factor above that noise")
+    return tuple(notes)
+
+
+def compare_runs(base: pd.DataFrame, new: pd.DataFrame, factor: float = DEFAULT_FACTOR,
+                 alpha: float = DEFAULT_ALPHA) -> Comparison:
+    """Compare two tidy runs (parbench.load) cell by cell."""
+    base_status, new_status = _statuses(base), _statuses(new)
+    base_times, new_times = _times(base), _times(new)
+    changes = []
+    for key in (k for k in base_status if k in new_status):
+        if base_status[key] == new_status[key] == "OK":
+            changes.append(compare_cell(key, base_times[key], new_times[key], factor, alpha))
+        else:
+            changes.append(_status_change(key, base_status[key], new_status[key]))
+    return Comparison(_run_id(base), _run_id(new), factor, alpha, tuple(changes),
+                      tuple(_label(k) for k in base_status if k not in new_status),
+                      tuple(_label(k) for k in new_status if k not in base_status), _notes(changes, alpha))
+
+
+def _run_id(df: pd.DataFrame) -> str:
+    return str(df["run_id"].iloc[0]) if len(df) else "?"

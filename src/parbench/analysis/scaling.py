@@ -1,0 +1,214 @@
+"""Scaling laws over a summarized run: speedup, efficiency, Karp-Flatt, the Amdahl fit, crossover sizes, GB/s.
+
+The scalar functions are the definitions (tested against known answers); `annotate`, `fits` and
+`crossovers` apply them to a summary (parbench.analysis.stats.summarize) grouped the way the report reads it:
+
+  point   - workload + all its parameters: what a speedup compares against (one x value of time vs size);
+  variant - workload + its parameters but `size`: one panel (array-sum with the python kernel);
+  series  - strategy + start method + options: one line in a figure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar
+
+from parbench.units import fmt_count
+
+SIZE = "size"
+FIT_GRID = 201
+
+
+def speedup(reference_ns: float, median_ns: float) -> float:
+    """S = T_reference / T: above 1 is faster than the reference."""
+    return reference_ns / median_ns if median_ns > 0 else float("nan")
+
+
+def efficiency(speedup_: float, workers: int) -> float:
+    """E = S / p: 1 is perfect scaling, 1/p no gain at all."""
+    return speedup_ / workers
+
+
+def karp_flatt(speedup_: float, workers: int) -> float:
+    """The experimentally determined serial fraction e = (1/S - 1/p) / (1 - 1/p); undefined at p = 1.
+
+    Constant over p: a true serial part (Amdahl). Growing with p: overhead that grows with the workers.
+    """
+    if workers <= 1 or not speedup_ > 0:
+        return float("nan")
+    return (1 / speedup_ - 1 / workers) / (1 - 1 / workers)
+
+
+def amdahl(workers: Any, serial_fraction: Any) -> Any:
+    """Amdahl's law: S(p) = 1 / (f + (1 - f) / p) (numpy-broadcast over both)."""
+    return 1 / (serial_fraction + (1 - serial_fraction) / np.asarray(workers, dtype=float))
+
+
+@dataclass(frozen=True)
+class AmdahlFit:
+    """The serial fraction f that best explains speedups over worker counts, and how well it does."""
+
+    serial_fraction: float
+    rmse: float  # of the speedups, in speedup units
+    points: int
+
+    def ceiling(self) -> float:
+        """The speedup no number of workers can pass: 1/f."""
+        return 1 / self.serial_fraction if self.serial_fraction > 0 else float("inf")
+
+
+def fit_amdahl(workers: Sequence[int], speedups: Sequence[float]) -> AmdahlFit | None:
+    """Least-squares f in [0, 1] over every measured p; None without two worker counts to fit.
+
+    One parameter on a bounded interval: a grid finds the basin (the squared error need not be unimodal),
+    then bounded Brent refines it; the same minimum curve_fit finds, at a fraction of its cost.
+    """
+    p = np.asarray(workers, dtype=float)
+    s = np.asarray(speedups, dtype=float)
+    keep = np.isfinite(s) & (s > 0)
+    p, s = p[keep], s[keep]
+    if len(np.unique(p)) < 2:  # one worker count says nothing about scaling
+        return None
+    grid = np.linspace(0.0, 1.0, FIT_GRID)
+    errors = ((amdahl(p[:, None], grid[None, :]) - s[:, None]) ** 2).sum(axis=0)
+    step = 1.0 / (FIT_GRID - 1)
+    start = grid[int(np.argmin(errors))]
+    lo, hi = max(0.0, start - step), min(1.0, start + step)
+    found = minimize_scalar(lambda f: float(((amdahl(p, f) - s) ** 2).sum()), bounds=(lo, hi), method="bounded",
+                            options={"xatol": 1e-7})
+    f = min((float(found.x), lo, hi), key=lambda x: float(((amdahl(p, x) - s) ** 2).sum()))
+    rmse = float(np.sqrt(np.mean((amdahl(p, f) - s) ** 2)))
+    return AmdahlFit(f, rmse, len(p))
+
+
+def crossover(speedups_by_size: Mapping[float, float]) -> float | None:
+    """The smallest size from which on a strategy beats the reference at every larger size measured."""
+    found = None
+    for size in sorted(speedups_by_size, reverse=True):
+        if not speedups_by_size[size] > 1:
+            break
+        found = size
+    return found
+
+
+def throughput(bytes_: float, median_ns: float) -> float:
+    """Bytes per second."""
+    return bytes_ / (median_ns / 1e9) if median_ns > 0 else float("nan")
+
+
+def size_text(size: Any) -> str:
+    """1e6 for powers of ten, 300_000 otherwise; anything not a whole number as it is."""
+    try:
+        whole = float(size).is_integer()
+    except (TypeError, ValueError):
+        return str(size)
+    return fmt_count(int(size)) if whole else str(size)
+
+
+def _cell(key: str) -> dict[str, Any]:
+    raw: dict[str, Any] = json.loads(key)
+    return raw
+
+
+def point_of(key: str) -> str:
+    cell = _cell(key)
+    return json.dumps([cell["workload"], cell["params"]], sort_keys=True)
+
+
+def variant_of(key: str) -> str:
+    cell = _cell(key)
+    return json.dumps([cell["workload"], {k: v for k, v in cell["params"].items() if k != SIZE}], sort_keys=True)
+
+
+def series_of(key: str) -> str:
+    cell = _cell(key)
+    return json.dumps([cell["strategy"], cell["start_method"], cell["options"]], sort_keys=True)
+
+
+def _labels(series: Iterable[str]) -> dict[str, str]:
+    """Short names for series: the strategy, plus the start method or options only where they tell apart."""
+    parsed = {s: json.loads(s) for s in set(series)}
+    methods = {m for _, m, _ in parsed.values() if m}
+    labels = {}
+    for key, (strategy, method, options) in parsed.items():
+        siblings = [o for s, _, o in parsed.values() if s == strategy]
+        label = strategy + (f" ({method})" if len(methods) > 1 and method else "")
+        if any(o != options for o in siblings):
+            label += " " + " ".join(f"{k}={v}" for k, v in sorted(options.items()))
+        labels[key] = label
+    return labels
+
+
+def annotate(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with point, variant, series, label, baseline_cpu_ns (sequential's CPU time at the point) and
+    Karp-Flatt columns (absolute and self-relative)."""
+    out = summary.copy()
+    for flag in ("noisy", "timer_dominated"):  # absent when no cell of the run has a timed repeat
+        if flag not in out:
+            out[flag] = False
+    out["point"] = out["key"].map(point_of)
+    out["variant"] = out["key"].map(variant_of)
+    out["series"] = out["key"].map(series_of)
+    out["label"] = out["series"].map(_labels(out["series"]))
+    seq = out[(out["status"] == "OK") & (out["strategy"] == "sequential") & (out["workers"] == 1)]
+    seq_cpu = dict(zip(zip(seq["run_id"], seq["point"], strict=True), seq["cpu_median_ns"], strict=True))
+    out["baseline_cpu_ns"] = [seq_cpu.get(k, np.nan) for k in zip(out["run_id"], out["point"], strict=True)]
+    workers = out["workers"].astype(int)
+    out["karp_flatt"] = [karp_flatt(s, p) for s, p in zip(out["speedup"], workers, strict=True)]
+    out["karp_flatt_self"] = [karp_flatt(s, p) for s, p in zip(out["self_speedup"], workers, strict=True)]
+    return out
+
+
+def fits(annotated: pd.DataFrame) -> pd.DataFrame:
+    """One row per (point, series) with two or more worker counts: Amdahl f of absolute and self speedups."""
+    rows = []
+    ok = annotated[annotated["status"] == "OK"]
+    for (point, series), group in ok.groupby(["point", "series"], sort=False):
+        absolute = fit_amdahl(list(group["workers"]), list(group["speedup"]))
+        relative = fit_amdahl(list(group["workers"]), list(group["self_speedup"]))
+        if absolute is None and relative is None:
+            continue
+        rows.append({"point": point, "series": series, "variant": group["variant"].iloc[0],
+                     "label": group["label"].iloc[0], "size": group[SIZE].iloc[0] if SIZE in group else None,
+                     "amdahl_f": absolute.serial_fraction if absolute else np.nan,
+                     "amdahl_rmse": absolute.rmse if absolute else np.nan,
+                     "amdahl_f_self": relative.serial_fraction if relative else np.nan,
+                     "worker_counts": int(group["workers"].nunique())})
+    return pd.DataFrame(rows, columns=["point", "series", "variant", "label", "size", "amdahl_f", "amdahl_rmse",
+                                       "amdahl_f_self", "worker_counts"])
+
+
+def crossovers(annotated: pd.DataFrame) -> pd.DataFrame:
+    """One row per (variant, series) but sequential: the crossover size (NaN: never), with its best speedup
+    at each size (over worker counts) to show why."""
+    rows = []
+    if SIZE not in annotated:
+        return pd.DataFrame(columns=["variant", "series", "label", "crossover", "sizes"])
+    ok = annotated[(annotated["status"] == "OK") & (annotated["strategy"] != "sequential")]
+    for (variant, series), group in ok.groupby(["variant", "series"], sort=False):
+        best = group.groupby(SIZE)["speedup"].max().dropna()
+        if best.empty:
+            continue
+        by_size = {float(k): float(v) for k, v in best.items()}
+        rows.append({"variant": variant, "series": series, "label": group["label"].iloc[0],
+                     "crossover": crossover(by_size), "sizes": by_size})
+    out = pd.DataFrame(rows, columns=["variant", "series", "label", "crossover", "sizes"])
+    out["crossover"] = pd.to_numeric(out["crossover"])
+    return out
+
+
+def best_map(rows: pd.DataFrame) -> pd.DataFrame:
+    """The fastest OK cell at each (size, workers) of one variant: size, workers, label, median_ns, speedup.
+    Sequential counts at one worker only, where it is measured."""
+    ok = rows[(rows["status"] == "OK") & rows["median_ns"].notna()]
+    columns = [SIZE, "workers", "label", "median_ns", "speedup"]
+    if ok.empty or SIZE not in ok:
+        return pd.DataFrame(columns=columns)
+    best = ok.loc[ok.groupby([SIZE, "workers"])["median_ns"].idxmin()]
+    return best[columns].sort_values([SIZE, "workers"]).reset_index(drop=True)

@@ -1,0 +1,152 @@
+"""`parbench compare BASE NEW`: a regression gate between two runs, cell by cell (asv's rule).
+
+A cell regressed when NEW is slower than --factor x BASE and a Mann-Whitney U test on the raw wall times
+gives p < --alpha; a cell that was OK and no longer is regressed too. Exit 1 when anything regressed, 0
+otherwise, 2 on bad input (not a run, no common cell, another schema version).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from parbench.errors import UserError
+
+if TYPE_CHECKING:
+    from parbench.analysis.compare import CellChange, Comparison
+
+NAME = "compare"
+HELP = "compare two runs cell by cell: ratio of medians with its CI, Mann-Whitney U; exit 1 on a regression"
+FORMATS = ("table", "md", "json")
+COLOURS = {"regressed": "red", "improved": "green"}
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("base", type=Path, metavar="BASE", help="the reference run folder")
+    parser.add_argument("new", type=Path, metavar="NEW", help="the run to judge against it")
+    parser.add_argument("--factor", type=_positive, default=1.10,
+                        help="slower than factor x base (and significant) is a regression (default: 1.10)")
+    parser.add_argument("--alpha", type=_positive, default=0.01,
+                        help="significance level of the Mann-Whitney U test (default: 0.01)")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="table (default), md or json")
+    parser.add_argument("--all", action="store_true", help="list every common cell, not only the flagged ones")
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.factor <= 1:
+        raise UserError(f"--factor must be above 1 (a ratio of medians), got {args.factor}")
+    if args.alpha >= 1:
+        raise UserError(f"--alpha must be below 1, got {args.alpha}")
+
+
+def _shown(comparison: Comparison, every: bool) -> list[CellChange]:
+    if every:
+        return sorted(comparison.cells, key=lambda c: -c.ratio if not math.isnan(c.ratio) else math.inf)
+    changed = [c for c in comparison.with_verdict("not compared") if c.base_status != c.new_status]
+    return comparison.regressed + comparison.improved + changed
+
+
+def _nulls(value: object) -> object:
+    """NaN (no measurement) as None: JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nulls(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nulls(v) for v in value]
+    return value
+
+
+def as_json(comparison: Comparison) -> str:
+    """Every field of the comparison, with the counts of regressed and improved cells."""
+    raw = asdict(comparison)
+    raw["regressed"], raw["improved"] = len(comparison.regressed), len(comparison.improved)
+    return json.dumps(_nulls(raw), indent=2)
+
+
+def as_markdown(comparison: Comparison, every: bool) -> str:
+    from parbench.report.markdown import comparison_section, table
+
+    lines = list(comparison_section(comparison))
+    if every:
+        lines += table(["cell", "verdict", "ratio", "p"], [[c.label, c.verdict, f"{c.ratio:.3f}",
+                                                            f"{c.p_value:.2g}"] for c in _shown(comparison, True)])
+    lines += [f"- only in `{comparison.base}`: {label}" for label in comparison.only_base]
+    lines += [f"- only in `{comparison.new}`: {label}" for label in comparison.only_new]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _row(c: CellChange) -> list[str]:
+    """One table row; a cell without a ratio (a status change) shows its reason instead of a p-value."""
+    from rich.markup import escape
+
+    from parbench.units import fmt_duration
+
+    verdict = f"[{COLOURS.get(c.verdict, 'white')}]{c.verdict}[/]"
+    if math.isnan(c.ratio):
+        return [escape(c.label), verdict, "-", "-", "-", "-", c.reason]
+    return [escape(c.label), verdict, f"{c.ratio:.3f}", f"{c.ci_low:.3f}-{c.ci_high:.3f}",
+            fmt_duration(c.base_median_ns), fmt_duration(c.new_median_ns), f"{c.p_value:.2g}"]
+
+
+def print_table(comparison: Comparison, every: bool) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not console.is_terminal:  # a log or a CI job: wide enough for cell labels not to wrap
+        console = Console(highlight=False, width=max(console.width, 160))
+    table = Table(title=f"{comparison.new} vs {comparison.base} (factor {comparison.factor}, alpha {comparison.alpha})",
+                  title_justify="left")
+    for column in ("cell", "verdict", "ratio", "95% CI", "base", "new", "p"):
+        table.add_column(column, justify="left" if column in ("cell", "verdict") else "right")
+    for change in _shown(comparison, every):
+        table.add_row(*_row(change))
+    if table.row_count:
+        console.print(table)
+    for note in comparison.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    for label in comparison.only_base:
+        console.print(escape(f"only in {comparison.base}: {label}"))
+    for label in comparison.only_new:
+        console.print(escape(f"only in {comparison.new}: {label}"))
+    console.print(f"{len(comparison.cells)} common cells: {len(comparison.regressed)} regressed, "
+                  f"{len(comparison.improved)} improved, {len(comparison.only_base)} only in {comparison.base}, "
+                  f"{len(comparison.only_new)} only in {comparison.new}")
+
+
+def main(args: argparse.Namespace) -> int:
+    from parbench.analysis.compare import compare_runs
+    from parbench.results.reader import open_run
+
+    _check(args)
+    base, new = open_run(args.base), open_run(args.new)
+    base_version, new_version = base.meta.get("schema_version"), new.meta.get("schema_version")
+    if base_version != new_version:
+        raise UserError(f"{base.path} has schema_version {base_version!r}, {new.path} {new_version!r}: "
+                        "no migration between them")
+    comparison = compare_runs(base.frame, new.frame, args.factor, args.alpha)
+    if not comparison.cells:
+        raise UserError(f"{base.path} and {new.path} have no cell in common: nothing to compare")
+    if args.format == "json":
+        print(as_json(comparison))
+    elif args.format == "md":
+        print(as_markdown(comparison, args.all), end="")
+    else:
+        print_table(comparison, args.all)
+    return 1 if comparison.regressed else 0

@@ -1,0 +1,176 @@
+"""`parbench compare` as a gate: asv's rule on synthetic samples, then A/A and A/B on two small real runs,
+and bad input (exit 2, one line)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from markdown_it import MarkdownIt
+
+from conftest import run_cli
+from parbench.analysis.compare import compare_runs, ratio_ci, smallest_p
+from parbench.cli import build_parser
+from parbench.commands import compare
+from parbench.results.schema import Cell, Record, Sample
+from parbench.results.tidy import frame
+
+# Sleep-bound cells: CPU contention from other jobs on a shared machine moves them least, so an A/A
+# comparison of two back-to-back runs tests the statistics rather than the neighbours.
+SMALL_RUN = ["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.01", "--strategies",
+             "sequential,threads,thread-pool", "--workers", "1,2", "--repeat", "7", "--warmup", "1",
+             "--isolation", "fork", "--seed", "3"]
+SCALED = "threads"
+
+
+def _record(strategy: str, walls: Sequence[float], status: str = "OK") -> Record:
+    cell = Cell("delayed-square", {"size": 4, "delay": 0.005}, strategy, 1)
+    samples = tuple(Sample(i, int(w), int(w), {"compute": int(w)}, 30, status == "OK") for i, w in enumerate(walls))
+    return Record(cell, status, 30, samples, family="threads")  # type: ignore[arg-type]
+
+
+def _walls(scale: float = 1.0, n: int = 9, seed: int = 0) -> list[float]:
+    return list(np.random.default_rng(seed).normal(20e6, 0.4e6, n) * scale)
+
+
+def test_a_clear_slowdown_regresses_and_a_speedup_improves() -> None:
+    """x1.5 on 9 repeats is a regression, x0.5 an improvement, the same values unchanged."""
+    base = frame("a", [_record("a", _walls()), _record("b", _walls()), _record("c", _walls())])
+    new = frame("b", [_record("a", _walls(1.5, seed=1)), _record("b", _walls(0.5, seed=2)), _record("c", _walls())])
+    verdicts = {c.label.split()[2]: c.verdict for c in compare_runs(base, new).cells}
+    assert verdicts == {"a": "regressed", "b": "improved", "c": "unchanged"}
+
+
+def test_a_slowdown_under_the_factor_or_without_significance_is_not_flagged() -> None:
+    """x1.05 (under factor 1.10) is unchanged however clear; two overlapping noisy samples are too."""
+    base = frame("a", [_record("a", _walls()), _record("b", [10e6, 30e6, 12e6, 28e6, 20e6])])
+    new = frame("b", [_record("a", _walls(1.05, seed=1)), _record("b", [11e6, 33e6, 13e6, 31e6, 22e6])])
+    assert [c.verdict for c in compare_runs(base, new).cells] == ["unchanged", "unchanged"]
+
+
+def test_a_cell_that_stops_being_ok_regresses() -> None:
+    """OK -> WRONG regresses whatever the times; WRONG -> WRONG is not compared."""
+    base = frame("a", [_record("a", _walls()), _record("b", _walls(), "WRONG")])
+    new = frame("b", [_record("a", _walls(), "WRONG"), _record("b", _walls(), "WRONG")])
+    changes = compare_runs(base, new).cells
+    assert [(c.verdict, c.reason) for c in changes] == [("regressed", "status OK -> WRONG"),
+                                                       ("not compared", "status WRONG -> WRONG")]
+
+
+def test_too_few_repeats_to_ever_reach_alpha_are_pointed_out() -> None:
+    """3 against 3 repeats cannot give p < 0.01 (at best 0.1): the comparison says so."""
+    assert smallest_p(3, 3) == pytest.approx(0.1)
+    assert smallest_p(5, 5) < 0.01
+    comparison = compare_runs(frame("a", [_record("a", [1e6, 1e6, 1e6])]),
+                              frame("b", [_record("a", [3e6, 3e6, 3e6])]))
+    assert comparison.regressed == []
+    assert "smallest possible p-value is 0.1" in comparison.notes[0]
+
+
+def test_the_bootstrap_ci_of_the_ratio_brackets_it() -> None:
+    """The 95% CI of median(new)/median(base) contains the ratio of the medians."""
+    base, new = np.array(_walls()), np.array(_walls(1.3, seed=4))
+    low, high = ratio_ci(base, new)
+    assert low <= np.median(new) / np.median(base) <= high
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """Two small real runs of the same code back to back (A/A), and a copy of the first whose SCALED
+    strategy's wall times are x1.5 (A/B)."""
+    results = tmp_path_factory.mktemp("compare-runs")
+    for run_id in ("a", "b"):
+        result = run_cli(["sweep", *SMALL_RUN, "--results", str(results), "--run-id", run_id], timeout=300)
+        assert result.rc == 0, result.err
+    scaled = results / "a-scaled"
+    shutil.copytree(results / "a", scaled)
+    lines = []
+    for line in (scaled / "records.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record["cell"]["strategy"] == SCALED:
+            for sample in record["samples"]:
+                sample["wall_ns"] = int(sample["wall_ns"] * 1.5)
+        lines.append(json.dumps(record))
+    (scaled / "records.jsonl").write_text("\n".join(lines) + "\n")
+    return results / "a", results / "b", scaled
+
+
+@pytest.mark.slow
+def test_a_a_two_runs_of_the_same_code_flag_nothing(runs: tuple[Path, Path, Path]) -> None:
+    """A/A: two back-to-back runs of the same cells compare with exit 0 and zero regressions."""
+    a, b, _ = runs
+    result = run_cli(["compare", str(a), str(b), "--format", "json"])
+    assert result.rc == 0, result.out + result.err
+    report = json.loads(result.out)
+    assert report["regressed"] == 0
+    assert len(report["cells"]) == 5
+
+
+@pytest.mark.slow
+def test_a_b_exactly_the_scaled_strategys_cells_regress(runs: tuple[Path, Path, Path]) -> None:
+    """A/B: against a copy with one strategy's wall times x1.5, exit 1 and exactly that strategy's cells flagged,
+    each with a ratio of 1.5."""
+    a, _, scaled = runs
+    result = run_cli(["compare", str(a), str(scaled), "--format", "json"])
+    assert result.rc == 1, result.out + result.err
+    cells = json.loads(result.out)["cells"]
+    flagged = {json.loads(c["key"])["strategy"] + f" x{json.loads(c['key'])['workers']}"
+               for c in cells if c["verdict"] == "regressed"}
+    assert flagged == {f"{SCALED} x1", f"{SCALED} x2"}
+    assert [round(c["ratio"], 2) for c in cells if c["verdict"] == "regressed"] == [1.5, 1.5]
+
+
+def _compare(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`parbench compare ARGS` in this process: exit status and stdout."""
+    status = compare.main(build_parser().parse_args(["compare", *args]))
+    return status, capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_compare_prints_a_table_and_valid_markdown(runs: tuple[Path, Path, Path],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The table names each regressed cell and the counts; --format md parses into a table of those cells."""
+    a, _, scaled = runs
+    status, table = _compare([str(a), str(scaled)], capsys)
+    assert status == 1 and "2 regressed" in table and f"{SCALED} x2" in table
+    _, md = _compare([str(a), str(scaled), "--format", "md"], capsys)
+    tokens = MarkdownIt().enable("table").parse(md)
+    rows = [t for t in tokens if t.type == "tr_open"]
+    assert len(rows) == 3  # the header and the two regressed cells
+
+
+@pytest.mark.slow
+def test_runs_without_a_common_cell_are_bad_input(runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """Two runs sharing no cell: one line, exit 2."""
+    a, _, _ = runs
+    other = tmp_path / "other"
+    shutil.copytree(a, other)
+    text = (other / "records.jsonl").read_text().replace('"delay":0.01', '"delay":0.5')
+    (other / "records.jsonl").write_text(text)
+    result = run_cli(["compare", str(a), str(other)])
+    assert result.rc == 2
+    assert result.err.count("\n") == 1 and "no cell in common" in result.err
+
+
+@pytest.mark.slow
+def test_another_schema_version_is_bad_input(runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """A run of a schema version this parbench cannot read: one line naming it, exit 2."""
+    a, _, _ = runs
+    future = tmp_path / "future"
+    shutil.copytree(a, future)
+    meta = json.loads((future / "meta.json").read_text())
+    (future / "meta.json").write_text(json.dumps({**meta, "schema_version": 99}))
+    result = run_cli(["compare", str(a), str(future)])
+    assert result.rc == 2
+    assert result.err.count("\n") == 1 and "schema_version 99" in result.err
+
+
+def test_a_path_that_is_not_a_run_is_bad_input(tmp_path: Path) -> None:
+    """compare with a folder holding no records.jsonl: one line, exit 2."""
+    result = run_cli(["compare", str(tmp_path), str(tmp_path)])
+    assert result.rc == 2
+    assert result.err.count("\n") == 1 and "not a parbench run" in result.err

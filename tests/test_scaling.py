@@ -1,0 +1,151 @@
+"""Scaling laws on synthetic data with known answers: speedup, efficiency, Karp-Flatt, the Amdahl fit,
+crossover sizes, throughput, the best-strategy map and phase medians."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import parbench
+from parbench.analysis.phases import phase_medians
+from parbench.analysis.scaling import (
+    amdahl,
+    annotate,
+    best_map,
+    crossover,
+    crossovers,
+    efficiency,
+    fit_amdahl,
+    fits,
+    karp_flatt,
+    speedup,
+    throughput,
+)
+from parbench.results.schema import Cell, Record, Sample
+from parbench.results.tidy import frame
+
+WORKERS = (1, 2, 4, 8, 16)
+
+
+def _record(strategy: str, workers: int, wall: float, size: int = 1000, phases: dict[str, int] | None = None,
+            ok: bool = True) -> Record:
+    """Three repeats of one cell, each exactly `wall` ns (so the median is `wall`)."""
+    cell = Cell("array-sum", {"size": size, "kernel": "python", "fill": "arange"}, strategy, workers,
+                None if strategy == "sequential" else "fork")
+    samples = tuple(Sample(i, int(wall), int(wall), phases or {"compute": int(wall)}, 1, ok) for i in range(3))
+    return Record(cell, "OK" if ok else "WRONG", 1, samples, setup_ns=1000, teardown_ns=500, cpus=(0,),
+                  family="sequential" if strategy == "sequential" else "processes")
+
+
+def _amdahl_run(f: float, t_seq: float = 1e9) -> pd.DataFrame:
+    """A run where `pool` follows Amdahl's law with serial fraction f exactly."""
+    records = [_record("sequential", 1, t_seq)]
+    records += [_record("pool", p, t_seq * (f + (1 - f) / p)) for p in WORKERS]
+    return annotate(parbench.summarize(frame("r", records)))
+
+
+def test_speedup_and_efficiency_by_definition() -> None:
+    """S = T_ref / T and E = S / p: 100 ms against 25 ms on 4 workers is 4x and 100%."""
+    assert speedup(100e6, 25e6) == 4.0
+    assert efficiency(4.0, 4) == 1.0
+    assert efficiency(2.0, 4) == 0.5
+
+
+@pytest.mark.parametrize("f", [0.0, 0.1, 0.5])
+def test_karp_flatt_of_a_perfect_amdahl_curve_is_its_serial_fraction_at_every_p(f: float) -> None:
+    """On an exact Amdahl curve the Karp-Flatt metric equals f for every p > 1."""
+    for p in WORKERS[1:]:
+        assert karp_flatt(float(amdahl(p, f)), p) == pytest.approx(f, abs=1e-12)
+
+
+def test_karp_flatt_is_undefined_at_one_worker_and_for_no_speedup() -> None:
+    """p = 1 (division by zero) and a missing speedup give NaN, never a number."""
+    assert math.isnan(karp_flatt(1.0, 1))
+    assert math.isnan(karp_flatt(float("nan"), 4))
+
+
+def test_an_amdahl_curve_with_f_01_fits_back_to_01() -> None:
+    """Exact speedups of f = 0.1 over p = 1..16 fit back to 0.1 +- 0.01, with a near-zero residual."""
+    fit = fit_amdahl(WORKERS, [float(amdahl(p, 0.1)) for p in WORKERS])
+    assert fit is not None
+    assert fit.serial_fraction == pytest.approx(0.1, abs=0.01)
+    assert fit.rmse < 1e-6
+    assert fit.ceiling() == pytest.approx(10, rel=0.01)
+
+
+def test_the_amdahl_fit_survives_noise() -> None:
+    """Speedups of f = 0.2 with +-5% seeded noise still fit to 0.2 +- 0.03."""
+    rng = np.random.default_rng(7)
+    noisy = [float(amdahl(p, 0.2)) * rng.uniform(0.95, 1.05) for p in WORKERS]
+    fit = fit_amdahl(WORKERS, noisy)
+    assert fit is not None
+    assert fit.serial_fraction == pytest.approx(0.2, abs=0.03)
+
+
+def test_the_amdahl_fit_stays_within_0_and_1() -> None:
+    """Slowdowns pin f at 1, superlinear speedups at 0; one worker count is no fit at all."""
+    slow = fit_amdahl([1, 2, 4], [0.5, 0.4, 0.3])
+    fast = fit_amdahl([1, 2, 4], [1.0, 2.5, 6.0])
+    assert slow is not None and slow.serial_fraction == pytest.approx(1.0)
+    assert fast is not None and fast.serial_fraction == pytest.approx(0.0, abs=1e-6)
+    assert fit_amdahl([2, 2], [1.5, 1.6]) is None
+
+
+def test_crossover_is_the_smallest_size_from_which_on_it_always_wins() -> None:
+    """A win at a small size that is lost again later does not count; never winning at the top is None."""
+    assert crossover({1e4: 0.5, 1e5: 1.2, 1e6: 1.5}) == 1e5
+    assert crossover({1e4: 1.2, 1e5: 0.8, 1e6: 1.5}) == 1e6
+    assert crossover({1e4: 1.5, 1e5: 1.2, 1e6: 0.9}) is None
+
+
+def test_throughput_is_bytes_per_second() -> None:
+    """80 MB read in 10 ms is 8 GB/s."""
+    assert throughput(80e6, 10e6) == pytest.approx(8e9)
+
+
+def test_annotate_adds_karp_flatt_and_fits_recover_the_serial_fraction_of_a_run() -> None:
+    """Through summarize and annotate, a run built on Amdahl's law with f = 0.1 yields e = 0.1 per cell and
+    an Amdahl fit of 0.1 for both absolute and self-relative speedups."""
+    summary = _amdahl_run(0.1)
+    pool = summary[summary["strategy"] == "pool"]
+    assert pool.loc[pool["workers"] > 1, "karp_flatt"].to_numpy() == pytest.approx(0.1, abs=1e-9)
+    fitted = fits(summary)
+    assert len(fitted) == 1
+    assert fitted["amdahl_f"].iloc[0] == pytest.approx(0.1, abs=0.01)
+    assert fitted["amdahl_f_self"].iloc[0] == pytest.approx(0.1, abs=0.01)
+
+
+def test_crossovers_and_best_map_of_a_run() -> None:
+    """pool loses at 1e3 and wins from 1e4 on: crossover 1e4; the map picks the fastest cell per size and p."""
+    records = [_record("sequential", 1, 100, size=1000), _record("pool", 2, 150, size=1000),
+               _record("sequential", 1, 1000, size=10_000), _record("pool", 2, 600, size=10_000),
+               _record("sequential", 1, 10_000, size=100_000), _record("pool", 2, 5_000, size=100_000)]
+    summary = annotate(parbench.summarize(frame("r", records)))
+    found = crossovers(summary)
+    assert list(found["label"]) == ["pool"]
+    assert found["crossover"].iloc[0] == 10_000
+    best = best_map(summary)
+    assert list(zip(best["size"], best["workers"], best["label"], strict=True)) == [
+        (1000, 1, "sequential"), (1000, 2, "pool"), (10_000, 1, "sequential"), (10_000, 2, "pool"),
+        (100_000, 1, "sequential"), (100_000, 2, "pool")]
+
+
+def test_wrong_cells_get_no_speedup_and_no_fit() -> None:
+    """A WRONG cell stays out of speedups, Karp-Flatt and the Amdahl fit."""
+    records = [_record("sequential", 1, 100), _record("race", 1, 100, ok=False), _record("race", 2, 50, ok=False)]
+    summary = annotate(parbench.summarize(frame("r", records)))
+    race = summary[summary["strategy"] == "race"]
+    assert race["speedup"].isna().all() and race["karp_flatt"].isna().all()
+    assert fits(summary).empty
+
+
+def test_phase_medians_add_up_to_one_call_from_cold() -> None:
+    """Per cell: setup + spawn + compute + other + teardown = total, other being wall minus the phases."""
+    record = _record("pool", 2, 1000, phases={"spawn": 300, "compute": 600})
+    medians = phase_medians(frame("r", [record])).set_index("key").iloc[0]
+    assert (medians["setup"], medians["spawn"], medians["compute"], medians["teardown"]) == (1000, 300, 600, 500)
+    assert medians["other"] == 100
+    assert medians["total"] == 1000 + 1000 + 500

@@ -27,8 +27,8 @@ SMALL_RUN = ["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.01",
 SCALED = "threads"
 
 
-def _record(strategy: str, walls: Sequence[float], status: str = "OK") -> Record:
-    cell = Cell("delayed-square", {"size": 4, "delay": 0.005}, strategy, 1)
+def _record(strategy: str, walls: Sequence[float], status: str = "OK", size: int = 4) -> Record:
+    cell = Cell("delayed-square", {"size": size, "delay": 0.005}, strategy, 1)
     samples = tuple(Sample(i, int(w), int(w), {"compute": int(w)}, 30, status == "OK") for i, w in enumerate(walls))
     return Record(cell, status, 30, samples, family="threads")  # type: ignore[arg-type]
 
@@ -68,7 +68,7 @@ def test_too_few_repeats_to_ever_reach_alpha_are_pointed_out() -> None:
     comparison = compare_runs(frame("a", [_record("a", [1e6, 1e6, 1e6])]),
                               frame("b", [_record("a", [3e6, 3e6, 3e6])]))
     assert comparison.regressed == []
-    assert "smallest possible p-value is 0.1" in comparison.notes[0]
+    assert any("smallest possible p-value is 0.1" in note for note in comparison.notes)
 
 
 def test_the_bootstrap_ci_of_the_ratio_brackets_it() -> None:
@@ -174,3 +174,41 @@ def test_a_path_that_is_not_a_run_is_bad_input(tmp_path: Path) -> None:
     result = run_cli(["compare", str(tmp_path), str(tmp_path)])
     assert result.rc == 2
     assert result.err.count("\n") == 1 and "not a parbench run" in result.err
+
+
+def _drifted_runs(drift: float, slowed: float) -> tuple[list[Record], list[Record]]:
+    """12 cells; in the new run every cell is `drift` x slower (the machine) and size 4 is `slowed` x more."""
+    sizes = range(4, 16)
+    base = [_record("threads", _walls(seed=size), size=size) for size in sizes]
+    new = [_record("threads", _walls(drift * (slowed if size == 4 else 1.0), seed=size + 100), size=size)
+           for size in sizes]
+    return base, new
+
+
+def test_a_machine_that_ran_the_whole_run_slower_is_drift_not_regressions() -> None:
+    """Every cell 30% slower: measured as the run-wide drift and printed; no cell is flagged. --absolute
+    judges the raw times and flags them all."""
+    base, new = _drifted_runs(1.3, 1.0)
+    comparison = compare_runs(frame("a", base), frame("b", new))
+    assert comparison.drift == pytest.approx(1.3, rel=0.03)
+    assert comparison.regressed == [] and comparison.improved == []
+    assert f"{comparison.drift - 1:.1%} slower than the base across the board" in comparison.notes[0]
+    assert len(compare_runs(frame("a", base), frame("b", new), absolute=True).regressed) == 12
+
+
+def test_a_slowed_cell_stands_out_against_the_drift() -> None:
+    """On top of a 12% drift, the one cell made 1.5x slower is flagged, alone, at a relative ratio near 1.5."""
+    base, new = _drifted_runs(1.12, 1.5)
+    comparison = compare_runs(frame("a", base), frame("b", new))
+    assert [c.key for c in comparison.regressed] == [_record("threads", [1.0], size=4).cell.key()]
+    assert comparison.regressed[0].relative == pytest.approx(1.5, rel=0.05)
+    assert comparison.regressed[0].ratio == pytest.approx(1.68, rel=0.05)
+
+
+def test_too_few_cells_for_a_drift_are_judged_raw() -> None:
+    """With fewer than 8 common cells no drift is estimated (it would be those cells' own change)."""
+    base, new = _drifted_runs(1.3, 1.0)
+    comparison = compare_runs(frame("a", base[:3]), frame("b", new[:3]))
+    assert comparison.drift == 1.0
+    assert len(comparison.regressed) == 3
+    assert "raw times" in comparison.notes[0]

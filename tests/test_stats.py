@@ -87,3 +87,20 @@ def test_the_fixture_shows_the_gil_on_threads_with_the_python_kernel() -> None:
     gil = summary[(summary["strategy"] == "threads") & (summary["workers"] == 2) & (summary["kernel"] == "python")]
     assert len(gil) >= 1
     assert (gil["utilisation"] < 0.75).all()
+
+
+def test_visits_of_a_cell_pool_their_repeats_and_keep_the_worst_status() -> None:
+    """Two visits (sweep rounds) of one cell are one row: their repeats pooled, setup the median of the
+    visits', and the status of the worse visit, with its error."""
+    from dataclasses import replace
+
+    first = replace(_record("pool-map", 2, [100, 110, 120]), visit=0)
+    second = replace(_record("pool-map", 2, [130, 140], ok=False), visit=1, setup_ns=300,
+                     error="result 1 differs")
+    base = _record("sequential", 1, [400, 400])
+    summary = parbench.summarize(frame("r", [first, second, base])).set_index("strategy")
+    row = summary.loc["pool-map"]
+    assert row["n"] == 5 and row["median_ns"] == 120
+    assert row["status"] == "WRONG" and row["error"] == "result 1 differs"
+    assert row["setup_ns"] == 200
+    assert np.isnan(row["speedup"])  # a cell that is not OK gets no speedup

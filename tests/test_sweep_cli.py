@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -66,10 +67,13 @@ def test_dry_run_prints_every_planned_cell_and_an_estimate_and_writes_nothing(re
     result = run_cli(["sweep", "--dry-run", "--results", str(results), "--seed", "3"])
     assert result.rc == 0, result.err
     lines = result.out.splitlines()
-    planned = int(lines[-1].split()[0])
+    # "232 cells x 2 rounds = 464 visits (8 sequential baselines), ...": every visit is listed.
+    summary = re.match(r"(\d+) cells x (\d+) rounds = (\d+) visits", lines[-1])
+    assert summary is not None, lines[-1]
+    cells, rounds, visits = map(int, summary.groups())
     assert "estimated" in lines[-1] and "seed 3" in lines[-1]
-    assert planned > 100  # the default preset: both workloads, every strategy, several sizes and widths
-    assert sum("array-sum[" in line or "delayed-square[" in line for line in lines) == planned
+    assert cells > 100 and visits == cells * rounds  # the default preset: every strategy, sizes and widths
+    assert sum("array-sum[" in line or "delayed-square[" in line for line in lines) == visits
     assert not results.exists()
 
 
@@ -85,7 +89,7 @@ def test_small_sweep_writes_meta_and_records_pins_cpus_and_shows_the_gil(results
     workers=1 pinned to exactly one CPU, and threads on the python kernel at 2 workers near 1/2 utilisation."""
     result = run_cli(["sweep", "--workloads", "array-sum", "--sizes", "300_000", "--kernels", "python",
                       "--strategies", "threads", "--workers", "1,2", "--repeat", "3", "--warmup", "1",
-                      "--isolation", "exec", "--results", str(results), "--run-id", "small"])
+                      "--rounds", "1", "--isolation", "exec", "--results", str(results), "--run-id", "small"])
     assert result.rc == 0, result.err
     assert "run folder:" in result.out and "Speedup vs sequential" in result.out
     run = results / "small"

@@ -32,8 +32,9 @@ class Sweep:
         self.results = results
         self.log = results.parent / "sweep.log"
         with self.log.open("w") as log:
+            rounds = [] if "--rounds" in args else ["--rounds", "1"]
             self.proc = subprocess.Popen([sys.executable, "-m", "parbench", "sweep", "--results", str(results),
-                                          "--run-id", "r", *args], stdout=log, stderr=subprocess.STDOUT)
+                                          "--run-id", "r", *rounds, *args], stdout=log, stderr=subprocess.STDOUT)
 
     def probes(self) -> list[psutil.Process]:
         """The running probes: forked by the probe server (or, with --isolation exec, started by the sweep)."""
@@ -177,25 +178,26 @@ def test_a_hanging_cell_is_a_timeout_within_timeout_plus_5_s(sweep: Callable[...
 def test_ctrl_c_exits_130_keeps_whole_records_and_resume_completes_without_duplicates(
         sweep: Callable[..., Sweep]) -> None:
     """SIGINT mid-sweep: exit 130, every line of records.jsonl parses, no probe left; --resume measures only
-    the missing cells, so the run ends with every planned cell exactly once."""
+    the missing visits, so the run ends with every planned visit (7 cells x 2 rounds) exactly once."""
     running = sweep(["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.05", "--strategies",
-                     "threads,thread-pool,pool-map", "--workers", "1,2", "--repeat", "2", "--warmup", "0"])
+                     "threads,thread-pool,pool-map", "--workers", "1,2", "--repeat", "2", "--warmup", "0",
+                     "--rounds", "2"])
     _until(lambda: len(running.records()) >= 2 and running.probes())
     probes = running.probes()
     running.proc.send_signal(signal.SIGINT)
     assert running.finish() == 130
     assert "--resume r" in running.log.read_text()
     done = running.records()  # json.loads of every line: none is torn
-    assert 2 <= len(done) < 7
+    assert 2 <= len(done) < 14
     assert _gone(probes)
     resumed = run_cli(["sweep", "--resume", "r", "--results", str(running.results)])
     assert resumed.rc == 0, resumed.err
-    keys = [json.dumps(r["cell"], sort_keys=True) for r in running.records()]
+    visits = [(json.dumps(r["cell"], sort_keys=True), r["visit"]) for r in running.records()]
     meta = json.loads((running.results / "r" / "meta.json").read_text())
-    planned = {json.dumps(c["cell"], sort_keys=True) for c in meta["plan"]["cells"]}
-    assert len(keys) == len(set(keys)) == 7
-    assert set(keys) == planned
-    assert meta["resumes"][0]["cells"] == 7 - len(done)
+    planned = {(json.dumps(c["cell"], sort_keys=True), c["visit"]) for c in meta["plan"]["cells"]}
+    assert len(visits) == len(set(visits)) == 14
+    assert set(visits) == planned and {v for _, v in visits} == {0, 1}
+    assert meta["resumes"][0]["cells"] == 14 - len(done)
 
 
 def test_a_probe_that_dies_with_a_traceback_is_crashed_with_its_stderr_tail() -> None:

@@ -16,7 +16,7 @@ def _spec(seed: str = "1", **flags: str) -> object:
 
 def test_every_point_gets_a_sequential_baseline_even_when_not_asked() -> None:
     """Each (workload, parameters) point has exactly one sequential cell at one worker."""
-    spec = build_spec("quick", None, {"strategies": "threads", "workers": "2"})
+    spec = build_spec("quick", None, {"strategies": "threads", "workers": "2", "rounds": "1"})
     plan = make_plan(spec)
     points = {(c.cell.workload, tuple(c.cell.params.items())) for c in plan.cells}
     baselines = [c for c in plan.cells if c.cell.strategy == "sequential"]
@@ -26,9 +26,10 @@ def test_every_point_gets_a_sequential_baseline_even_when_not_asked() -> None:
 
 
 def test_quick_plan_has_every_local_strategy_at_one_and_two_workers() -> None:
-    """The quick plan measures 12 strategies x 2 worker counts (sequential once) at 4 points."""
+    """The quick plan measures 12 strategies x 2 worker counts (sequential once) at 4 points, in 2 rounds."""
     plan = make_plan(build_spec("quick", None, {}))
-    assert len(plan.cells) == 4 * (1 + 11 * 2)
+    assert len({c.cell.key() for c in plan.cells}) == 4 * (1 + 11 * 2)
+    assert len(plan.cells) == 2 * 4 * (1 + 11 * 2)
     assert {c.cell.strategy for c in plan.cells} >= {"shared-array", "process-pool-executor", "manager"}
     assert "value-nolock" not in {c.cell.strategy for c in plan.cells}
 
@@ -69,7 +70,7 @@ def test_start_methods_multiply_process_strategies_only() -> None:
     """Two start methods double the process cells and leave thread cells alone."""
     spec = build_spec("quick", None, {"strategies": "threads,pool-map", "workers": "2",
                                       "start-methods": "fork,spawn"}, [ParamFlag("--sizes", "size", ("1000",))])
-    cells = [c.cell for c in make_plan(spec).cells if c.cell.workload == "array-sum"]
+    cells = [c.cell for c in make_plan(spec).cells if c.cell.workload == "array-sum" and c.visit == 0]
     assert sorted((c.strategy, c.start_method) for c in cells) == [
         ("pool-map", "fork"), ("pool-map", "spawn"), ("sequential", None), ("threads", None)]
 
@@ -82,3 +83,18 @@ def test_estimate_grows_with_the_work() -> None:
     small_s = estimate_plan(make_plan(small).cells, small.repeat, small.warmup, 2)
     big_s = estimate_plan(make_plan(big).cells, big.repeat, big.warmup, 2)
     assert 0 < small_s < big_s
+
+
+def test_rounds_visit_every_cell_once_per_round_in_separately_shuffled_orders() -> None:
+    """With rounds=3 each cell appears 3 times (visits 0, 1, 2); a round is complete before the next begins,
+    and each round has its own order, fixed by the seed."""
+    spec = build_spec("quick", None, {"strategies": "threads,pool-map", "rounds": "3", "seed": "5"})
+    plan = make_plan(spec)
+    keys = {c.cell.key() for c in plan.cells}
+    assert len(plan.cells) == 3 * len(keys)
+    rounds = [plan.cells[i * len(keys):(i + 1) * len(keys)] for i in range(3)]
+    assert [{c.visit for c in r} for r in rounds] == [{0}, {1}, {2}]
+    assert all({c.cell.key() for c in r} == keys for r in rounds)
+    orders = [[c.cell.key() for c in r] for r in rounds]
+    assert orders[0] != orders[1] or orders[1] != orders[2]
+    assert [c.visit_key() for c in make_plan(spec).cells] == [c.visit_key() for c in plan.cells]

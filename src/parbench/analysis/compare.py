@@ -5,6 +5,13 @@ times differ with p < alpha (two-sided Mann-Whitney U): a large change that nois
 likewise the other way. A cell that was OK and no longer is (WRONG, TIMEOUT, CRASHED, ERROR) regressed too:
 a wrong answer is worse than a slow one. Cells are matched on their key (workload, parameters, strategy,
 options, workers, start method); cells in only one run are listed, never compared.
+
+Run-wide drift. A shared or throttled machine can run a whole sweep 10% slower than the one before: every
+cell moves, and with asv's rule alone an A/A comparison flags dozens of them. When enough cells are common
+(MIN_DRIFT_CELLS), the drift is measured as the median ratio over every common OK cell, printed, and each
+cell is judged relative to it (its times divided by the drift, then the same rule). A change that slows one
+strategy shows up against the others; a change that slows every cell alike shows up as the drift itself,
+which is reported, not gated. `absolute=True` (`--absolute`) judges the raw times, asv's rule as is.
 """
 
 from __future__ import annotations
@@ -18,12 +25,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from parbench.results.schema import Cell
+from parbench.results.schema import Cell, worst
 
 Verdict = Literal["regressed", "improved", "unchanged", "not compared"]
 BOOTSTRAP_RESAMPLES = 2000
 DEFAULT_FACTOR = 1.10
 DEFAULT_ALPHA = 0.01
+# Below this many common cells a median ratio says more about those few cells than about the machine.
+MIN_DRIFT_CELLS = 8
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class CellChange:
     new_n: int
     verdict: Verdict
     reason: str = ""
+    relative: float = math.nan  # ratio / the run-wide drift: what the verdict judges
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ class Comparison:
     only_base: tuple[str, ...] = ()
     only_new: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    drift: float = 1.0  # median new/base ratio over the common OK cells; 1.0 when not measured (absolute)
 
     def with_verdict(self, verdict: Verdict) -> list[CellChange]:
         return [c for c in self.cells if c.verdict == verdict]
@@ -101,7 +112,8 @@ def _times(df: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _statuses(df: pd.DataFrame) -> dict[str, str]:
-    return {str(k): str(s) for k, s in df.groupby("key", sort=False)["status"].first().items()}
+    """Each cell's status: its worst visit's when a sweep measured it in several rounds."""
+    return {str(k): worst(list(s)) for k, s in df.groupby("key", sort=False)["status"]}
 
 
 def _label(key: str) -> str:
@@ -125,14 +137,23 @@ def _judge(ratio: float, p: float, factor: float, alpha: float) -> Verdict:
     return "unchanged"
 
 
-def compare_cell(key: str, base: np.ndarray, new: np.ndarray, factor: float, alpha: float) -> CellChange:
-    """Two OK cells' raw wall times (ns) -> ratio, its CI, p-value and verdict."""
+def compare_cell(key: str, base: np.ndarray, new: np.ndarray, factor: float, alpha: float,
+                 drift: float = 1.0) -> CellChange:
+    """Two OK cells' raw wall times (ns) -> ratio, its CI, p-value and verdict, judged against `drift`."""
     base_median, new_median = float(np.median(base)), float(np.median(new))
     ratio = new_median / base_median
     low, high = ratio_ci(base, new)
-    p = mann_whitney_p(base, new)
+    p = mann_whitney_p(base, new / drift)
     return CellChange(key, _label(key), "OK", "OK", base_median, new_median, ratio, low, high, p, len(base),
-                      len(new), _judge(ratio, p, factor, alpha))
+                      len(new), _judge(ratio / drift, p, factor, alpha), relative=ratio / drift)
+
+
+def run_drift(base: dict[str, np.ndarray], new: dict[str, np.ndarray], keys: list[str]) -> float:
+    """The run-wide shift: the median of new/base median ratios over `keys` (1.0 when they are too few)."""
+    if len(keys) < MIN_DRIFT_CELLS:
+        return 1.0
+    logs = [math.log(float(np.median(new[k])) / float(np.median(base[k]))) for k in keys]
+    return math.exp(float(np.median(logs)))
 
 
 def _notes(changes: list[CellChange], alpha: float) -> tuple[str, ...]:
@@ -155,19 +176,30 @@ def _notes(changes: list[CellChange], alpha: float) -> tuple[str, ...]:
 
 
 def compare_runs(base: pd.DataFrame, new: pd.DataFrame, factor: float = DEFAULT_FACTOR,
-                 alpha: float = DEFAULT_ALPHA) -> Comparison:
-    """Compare two tidy runs (parbench.load) cell by cell."""
+                 alpha: float = DEFAULT_ALPHA, absolute: bool = False) -> Comparison:
+    """Compare two tidy runs (parbench.load) cell by cell, relative to the run-wide drift unless `absolute`."""
     base_status, new_status = _statuses(base), _statuses(new)
     base_times, new_times = _times(base), _times(new)
-    changes = []
-    for key in (k for k in base_status if k in new_status):
-        if base_status[key] == new_status[key] == "OK":
-            changes.append(compare_cell(key, base_times[key], new_times[key], factor, alpha))
-        else:
-            changes.append(_status_change(key, base_status[key], new_status[key]))
+    common = [k for k in base_status if k in new_status]
+    timed = [k for k in common if base_status[k] == new_status[k] == "OK" and k in base_times and k in new_times]
+    drift = 1.0 if absolute else run_drift(base_times, new_times, timed)
+    changes = [compare_cell(k, base_times[k], new_times[k], factor, alpha, drift) if k in timed
+               else _status_change(k, base_status[k], new_status[k]) for k in common]
+    notes = _drift_notes(drift, len(timed), absolute) + _notes(changes, alpha)
     return Comparison(_run_id(base), _run_id(new), factor, alpha, tuple(changes),
                       tuple(_label(k) for k in base_status if k not in new_status),
-                      tuple(_label(k) for k in new_status if k not in base_status), _notes(changes, alpha))
+                      tuple(_label(k) for k in new_status if k not in base_status), notes, drift)
+
+
+def _drift_notes(drift: float, cells: int, absolute: bool) -> tuple[str, ...]:
+    if absolute or cells < MIN_DRIFT_CELLS:
+        why = "--absolute" if absolute else f"only {cells} common timed cell(s), fewer than {MIN_DRIFT_CELLS}"
+        return (f"cells judged on their raw times ({why}): a machine that ran one whole run slower shows as "
+                "regressions",)
+    way = "slower" if drift >= 1 else "faster"
+    return (f"the new run is {abs(drift - 1):.1%} {way} than the base across the board (median ratio of {cells} "
+            "cells): each cell is judged relative to that. A machine under other load, or a change that slows "
+            "everything alike, shows here rather than per cell (--absolute judges raw times)",)
 
 
 def _run_id(df: pd.DataFrame) -> str:

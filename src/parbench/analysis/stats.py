@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from parbench.results.schema import worst
+
 NOISY_CV = 0.10
 TIMER_FLOOR_NS = 1_000_000
 MAD_Z = 3.5
@@ -67,7 +69,10 @@ def describe(values: np.ndarray) -> dict[str, Any]:
 def _cell_row(group: pd.DataFrame, cell_columns: list[str]) -> dict[str, Any]:
     first = group.iloc[0]
     row: dict[str, Any] = {c: first[c] for c in cell_columns}
-    row.update(status=first["status"], error=first["error"])
+    # Visits of one cell (sweep rounds) pool their repeats; the cell is as bad as its worst visit.
+    status = worst(list(group["status"]))
+    errors = group.loc[group["status"] == status, "error"].dropna()
+    row.update(status=status, error=errors.iloc[0] if len(errors) else None)
     timed = group[group["wall_ns"].notna()]
     wall = timed["wall_ns"].to_numpy(dtype=float)
     row.update(describe(wall))
@@ -77,7 +82,9 @@ def _cell_row(group: pd.DataFrame, cell_columns: list[str]) -> dict[str, Any]:
         row["utilisation"] = float(np.median(cpu / (wall * int(first["workers"]))))
         row["noisy"] = bool(row["cv"] > NOISY_CV)
         row["timer_dominated"] = bool(row["median_ns"] < TIMER_FLOOR_NS)
-    row.update(setup_ns=first["setup_ns"], teardown_ns=first["teardown_ns"], cpus_granted=first["cpus_granted"],
+    visits = group.groupby("visit", dropna=False).first()  # rows repeat each visit's setup per repeat
+    row.update(setup_ns=visits["setup_ns"].median(), teardown_ns=visits["teardown_ns"].median(),
+               cpus_granted=first["cpus_granted"],
                peak_rss=group["peak_rss"].max())
     return row
 
@@ -134,4 +141,4 @@ STAT_COLUMNS = ("n", "median_ns", "iqr_ns", "mean_ns", "stdev_ns", "min_ns", "ci
 # Per-repeat or per-record measurements: everything in a tidy frame that is not part of a cell's identity.
 _MEASURED = frozenset({"status", "error", "repeat", "wall_ns", "cpu_ns", "result", "expected", "ok", "peak_rss",
                        "setup_ns", "teardown_ns", "warmup", "cpus_granted", "cpus", "peak_rss_children",
-                       "probe_wall_ns", "started"})
+                       "probe_wall_ns", "started", "visit"})

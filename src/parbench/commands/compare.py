@@ -1,7 +1,8 @@
 """`parbench compare BASE NEW`: a regression gate between two runs, cell by cell (asv's rule).
 
-A cell regressed when NEW is slower than --factor x BASE and a Mann-Whitney U test on the raw wall times
-gives p < --alpha; a cell that was OK and no longer is regressed too. Exit 1 when anything regressed, 0
+A cell regressed when NEW is slower than --factor x BASE and a Mann-Whitney U test on the wall times gives
+p < --alpha; a cell that was OK and no longer is regressed too. Both are judged relative to the run-wide
+drift (the median ratio over every common cell, printed) unless --absolute. Exit 1 when anything regressed, 0
 otherwise, 2 on bad input (not a run, no common cell, another schema version).
 """
 
@@ -42,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="slower than factor x base (and significant) is a regression (default: 1.10)")
     parser.add_argument("--alpha", type=_positive, default=0.01,
                         help="significance level of the Mann-Whitney U test (default: 0.01)")
+    parser.add_argument("--absolute", action="store_true",
+                        help="judge raw times, not relative to the run-wide drift (asv's rule as is)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="table (default), md or json")
     parser.add_argument("--all", action="store_true", help="list every common cell, not only the flagged ones")
 
@@ -83,8 +86,9 @@ def as_markdown(comparison: Comparison, every: bool) -> str:
 
     lines = list(comparison_section(comparison))
     if every:
-        lines += table(["cell", "verdict", "ratio", "p"], [[c.label, c.verdict, f"{c.ratio:.3f}",
-                                                            f"{c.p_value:.2g}"] for c in _shown(comparison, True)])
+        lines += table(["cell", "verdict", "ratio", "vs drift", "p"],
+                       [[c.label, c.verdict, f"{c.ratio:.3f}", f"{c.relative:.3f}", f"{c.p_value:.2g}"]
+                        for c in _shown(comparison, True)])
     lines += [f"- only in `{comparison.base}`: {label}" for label in comparison.only_base]
     lines += [f"- only in `{comparison.new}`: {label}" for label in comparison.only_new]
     return "\n".join(lines).rstrip() + "\n"
@@ -98,8 +102,8 @@ def _row(c: CellChange) -> list[str]:
 
     verdict = f"[{COLOURS.get(c.verdict, 'white')}]{c.verdict}[/]"
     if math.isnan(c.ratio):
-        return [escape(c.label), verdict, "-", "-", "-", "-", c.reason]
-    return [escape(c.label), verdict, f"{c.ratio:.3f}", f"{c.ci_low:.3f}-{c.ci_high:.3f}",
+        return [escape(c.label), verdict, "-", "-", "-", "-", "-", c.reason]
+    return [escape(c.label), verdict, f"{c.ratio:.3f}", f"{c.ci_low:.3f}-{c.ci_high:.3f}", f"{c.relative:.3f}",
             fmt_duration(c.base_median_ns), fmt_duration(c.new_median_ns), f"{c.p_value:.2g}"]
 
 
@@ -111,9 +115,10 @@ def print_table(comparison: Comparison, every: bool) -> None:
     console = Console(highlight=False)
     if not console.is_terminal:  # a log or a CI job: wide enough for cell labels not to wrap
         console = Console(highlight=False, width=max(console.width, 160))
-    table = Table(title=f"{comparison.new} vs {comparison.base} (factor {comparison.factor}, alpha {comparison.alpha})",
-                  title_justify="left")
-    for column in ("cell", "verdict", "ratio", "95% CI", "base", "new", "p"):
+    title = (f"{comparison.new} vs {comparison.base} (factor {comparison.factor}, alpha {comparison.alpha}, "
+             f"run-wide drift x{comparison.drift:.3f})")
+    table = Table(title=title, title_justify="left")
+    for column in ("cell", "verdict", "ratio", "95% CI", "vs drift", "base", "new", "p"):
         table.add_column(column, justify="left" if column in ("cell", "verdict") else "right")
     for change in _shown(comparison, every):
         table.add_row(*_row(change))
@@ -140,7 +145,7 @@ def main(args: argparse.Namespace) -> int:
     if base_version != new_version:
         raise UserError(f"{base.path} has schema_version {base_version!r}, {new.path} {new_version!r}: "
                         "no migration between them")
-    comparison = compare_runs(base.frame, new.frame, args.factor, args.alpha)
+    comparison = compare_runs(base.frame, new.frame, args.factor, args.alpha, args.absolute)
     if not comparison.cells:
         raise UserError(f"{base.path} and {new.path} have no cell in common: nothing to compare")
     if args.format == "json":

@@ -35,8 +35,8 @@ from parbench.units import fmt_duration
 
 NAME = "sweep"
 HELP = "measure workloads x sizes x strategies x workers, each cell in a fresh pinned process; resumable"
-SPEC_FLAGS = ("workloads", "strategies", "workers", "start_methods", "repeat", "warmup", "timeout", "seed",
-              "isolation")
+SPEC_FLAGS = ("workloads", "strategies", "workers", "start_methods", "repeat", "warmup", "rounds", "timeout",
+              "seed", "isolation")
 PARAM_FLAGS = (("sizes", "size"), ("kernels", "kernel"), ("delay", "delay"))
 FAILED = ("WRONG", "TIMEOUT", "CRASHED", "ERROR")
 
@@ -58,8 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--param", action="append", type=key_value, default=[], metavar="KEY=V,...",
                       help="any other workload parameter, to every workload that takes it; repeatable")
     how = parser.add_argument_group("how to measure")
-    how.add_argument("--repeat", help="timed repeats per cell")
-    how.add_argument("--warmup", help="untimed (but checked) repeats before them")
+    how.add_argument("--repeat", help="timed repeats per visit of a cell")
+    how.add_argument("--warmup", help="untimed (but checked) repeats before them, per visit")
+    how.add_argument("--rounds", help="visits per cell, each in its own probe, spread over the run (so a burst "
+                                      "of load on the machine lands on one visit, not on every repeat)")
     how.add_argument("--timeout", help="seconds a cell may take before its probe is killed (TIMEOUT)")
     how.add_argument("--seed", help="seed of the shuffled cell order (default: random, recorded)")
     how.add_argument("--isolation", choices=ISOLATIONS, help="fork (default): each probe forked from a probe server "
@@ -105,12 +107,18 @@ def _print_plan(cells: Sequence[PlannedCell], notes: Sequence[str], spec: SweepS
     width = len(str(len(cells)))
     for i, planned in enumerate(cells, 1):
         extra = f"  UNAVAILABLE: {planned.unavailable}" if planned.unavailable else ""
-        print(f"{i:>{width}}  {fmt_duration(estimates[planned.cell.key()] * 1e9):>9}  {planned.cell.label()}{extra}")
+        print(f"{i:>{width}}  {fmt_duration(estimates[planned.cell.key()] * 1e9):>9}  {planned.label()}{extra}")
     for note in notes:
         print(f"note: {note}")
-    baselines = sum(1 for c in cells if c.cell.strategy == "sequential")
-    print(f"{len(cells)} cells ({baselines} sequential baselines), repeat {spec.repeat}, warmup {spec.warmup}, "
-          f"seed {spec.seed}: estimated {_minutes(sum(estimates.values()))}")
+    baselines = sum(1 for c in cells if c.cell.strategy == "sequential" and c.visit == 0)
+    print(f"{_size(cells, spec.rounds)} ({baselines} sequential baselines), repeat {spec.repeat}, "
+          f"warmup {spec.warmup}, seed {spec.seed}: estimated {_minutes(sum(estimates.values()))}")
+
+
+def _size(visits: Sequence[PlannedCell], rounds: int) -> str:
+    """'92 cells' or, with rounds, '92 cells x 2 rounds = 184 visits' (a visit is one probe)."""
+    cells = len({v.cell.key() for v in visits})
+    return f"{cells} cells" if rounds == 1 else f"{cells} cells x {rounds} rounds = {len(visits)} visits"
 
 
 def _minutes(seconds: float) -> str:
@@ -146,7 +154,7 @@ def _start(args: argparse.Namespace, console: Console) -> int:
     store = _new_store(args)
     from parbench.runner.calibrate import calibrate
 
-    console.print(f"parbench sweep: {len(plan.cells)} cells; calibrating this machine ...", highlight=False)
+    console.print(f"parbench sweep: {_size(plan.cells, spec.rounds)}; calibrating this machine ...", highlight=False)
     calibration = calibrate(spec.start_methods)
     costs = Costs.for_sweep(spec.isolation, calibration)
     estimates = _estimates(plan.cells, _limits(spec), costs)
@@ -170,12 +178,12 @@ def _resume(args: argparse.Namespace, console: Console) -> int:
     cells = [PlannedCell.from_dict(c) for c in meta["plan"]["cells"]]
     if store.drop_torn_tail():
         console.print("[yellow]note:[/] dropped a half-written last record", highlight=False)
-    done = {r.cell.key() for r in store.records()}
-    todo = [c for c in cells if c.cell.key() not in done]
+    done = {(r.cell.key(), r.visit) for r in store.records()}
+    todo = [c for c in cells if c.visit_key() not in done]
     meta["resumes"].append({"at": now_iso(), "command": sys.argv, "cells": len(todo)})
     store.write_meta(meta)
     limits = _limits(spec_from_dict(meta["spec"]))
-    console.print(f"run {store.path}: {len(cells) - len(todo)} of {len(cells)} cells done, {len(todo)} to go",
+    console.print(f"run {store.path}: {len(cells) - len(todo)} of {len(cells)} visits done, {len(todo)} to go",
                   highlight=False)
     estimates = _estimates(todo, limits, Costs.for_sweep(limits.isolation, meta.get("calibration")))
     return _execute(store, todo, limits, estimates, console, len(cells) - len(todo))

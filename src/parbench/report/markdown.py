@@ -75,10 +75,11 @@ def comparison_section(comparison: Comparison) -> Iterator[str]:
     yield from (f"> {note}\n" for note in comparison.notes)
     flagged = comparison.regressed + comparison.improved + comparison.with_verdict("not compared")
     if flagged:
-        yield from table(["cell", "verdict", "ratio (95% CI)", "base", "new", "p"],
-                         [[c.label, c.verdict, _ratio(c.ratio, c.ci_low, c.ci_high), _ns(c.base_median_ns),
+        yield from table(["cell", "verdict", "ratio (95% CI)", "vs drift", "base", "new", "p"],
+                         [[c.label, c.verdict, _ratio(c.ratio, c.ci_low, c.ci_high),
+                           f"{c.relative:.3f}" if pd.notna(c.relative) else "-", _ns(c.base_median_ns),
                            _ns(c.new_median_ns), f"{c.p_value:.2g}" if pd.notna(c.p_value) else c.reason]
-                          for c in flagged[:FLAGGED_LIMIT]], right=(2, 3, 4, 5))
+                          for c in flagged[:FLAGGED_LIMIT]], right=(2, 3, 4, 5, 6))
         if len(flagged) > FLAGGED_LIMIT:
             yield f"... and {len(flagged) - FLAGGED_LIMIT} more (parbench compare lists them all)."
             yield ""

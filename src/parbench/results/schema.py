@@ -2,7 +2,8 @@
 
 SCHEMA_VERSION history (bump on any change a reader must know about; say how to migrate):
   1 - first format (parbench 0.1.0). Grown before any release, all optional with defaults, so no reader
-      breaks: Sample.peak_rss (per repeat), Record.family, Record.probe_wall_ns (set by the sweep driver).
+      breaks: Sample.peak_rss (per repeat), Record.family, Record.probe_wall_ns (set by the sweep driver),
+      Record.visit (a sweep with --rounds N measures each cell in N visits spread over the run: one record each).
 
 Status: OK (every result exact), WRONG (a result differed from the expected one), TIMEOUT (the sweep driver
 killed the probe at --timeout), CRASHED (the probe or one of its workers died: killed, or exited without a
@@ -20,6 +21,12 @@ SCHEMA_VERSION = 1
 
 Status = Literal["OK", "WRONG", "TIMEOUT", "CRASHED", "ERROR", "UNAVAILABLE"]
 STATUSES: tuple[str, ...] = get_args(Status)
+# The status of a cell measured in several visits is its worst visit's: a wrong answer is the finding.
+SEVERITY: dict[str, int] = {"WRONG": 5, "CRASHED": 4, "TIMEOUT": 3, "ERROR": 2, "UNAVAILABLE": 1, "OK": 0}
+
+
+def worst(statuses: list[str]) -> str:
+    return max(statuses, key=lambda s: SEVERITY.get(s, 0))
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class Record:
     started: str = ""
     family: str | None = None
     probe_wall_ns: int | None = None  # the probe process's whole life, start-up included, seen by the driver
+    visit: int = 0  # which of the cell's visits (sweep rounds) this record is
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -4,7 +4,8 @@ Columns, in order:
   run_id, key (Cell.key(): the cell's identity), workload, strategy, family, workers, start_method,
   the workload parameters by name (size, kernel, fill, delay, ...; missing where a workload lacks one),
   the strategy options as option_<name> (option_chunksize, option_batch, ...),
-  status, error, repeat (0-based; <NA> on the single row of a cell without timed repeats),
+  status, error, visit (which of the cell's sweep rounds), repeat (0-based within its visit; <NA> on the
+  single row of a cell without timed repeats),
   wall_ns, cpu_ns (user+sys of the probe and all its descendants), phase_<name>_ns (phase_spawn_ns,
   phase_scatter_ns, phase_compute_ns, phase_gather_ns, ...), result, expected, ok, peak_rss (bytes, the
   largest of the probe and its workers up to that repeat), setup_ns, teardown_ns, warmup (repeats run
@@ -25,7 +26,7 @@ from parbench.results.schema import Record, Sample
 
 CELL_COLUMNS = ("run_id", "key", "workload", "strategy", "family", "workers", "start_method")
 INT_COLUMNS = ("workers", "repeat", "wall_ns", "cpu_ns", "result", "expected", "peak_rss", "setup_ns",
-               "teardown_ns", "warmup", "cpus_granted", "peak_rss_children", "probe_wall_ns")
+               "teardown_ns", "warmup", "cpus_granted", "peak_rss_children", "probe_wall_ns", "visit")
 
 
 def _cell_part(run_id: str, record: Record) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def _record_part(record: Record) -> dict[str, Any]:
             "setup_ns": record.setup_ns, "teardown_ns": record.teardown_ns, "warmup": record.warmup,
             "cpus_granted": len(record.cpus) or None, "cpus": ",".join(map(str, record.cpus)) or None,
             "peak_rss_children": record.peak_rss_children, "probe_wall_ns": record.probe_wall_ns,
-            "started": record.started}
+            "started": record.started, "visit": record.visit}
 
 
 def _sample_part(sample: Sample | None, record: Record) -> dict[str, Any]:
@@ -70,9 +71,9 @@ def rows(run_id: str, records: Sequence[Record]) -> list[dict[str, Any]]:
 def _order(columns: Sequence[str], params: Sequence[str]) -> list[str]:
     options = sorted(c for c in columns if c.startswith("option_"))
     phases = sorted(c for c in columns if c.startswith("phase_"))
-    middle = ["status", "error", "repeat", "wall_ns", "cpu_ns", *phases, "result", "expected", "ok", "peak_rss",
-              "setup_ns", "teardown_ns", "warmup", "cpus_granted", "cpus", "peak_rss_children", "probe_wall_ns",
-              "started"]
+    middle = ["status", "error", "visit", "repeat", "wall_ns", "cpu_ns", *phases, "result", "expected", "ok",
+              "peak_rss", "setup_ns", "teardown_ns", "warmup", "cpus_granted", "cpus", "peak_rss_children",
+              "probe_wall_ns", "started"]
     return [*CELL_COLUMNS, *params, *options, *middle]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from parbench import registry
@@ -31,13 +31,22 @@ class PlannedCell:
     cell: Cell
     family: str
     unavailable: str | None = None
+    visit: int = 0  # which of the cell's rounds
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cell": self.cell.to_dict(), "family": self.family, "unavailable": self.unavailable}
+        return {"cell": self.cell.to_dict(), "family": self.family, "unavailable": self.unavailable,
+                "visit": self.visit}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> PlannedCell:
-        return cls(Cell.from_dict(raw["cell"]), raw["family"], raw.get("unavailable"))
+        return cls(Cell.from_dict(raw["cell"]), raw["family"], raw.get("unavailable"), int(raw.get("visit", 0)))
+
+    def label(self) -> str:
+        return self.cell.label() + (f" (visit {self.visit + 1})" if self.visit else "")
+
+    def visit_key(self) -> tuple[str, int]:
+        """What resume matches on: the cell and which of its visits."""
+        return self.cell.key(), self.visit
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,8 @@ def _availability(cell: Cell, cache: dict[tuple[str, str | None], str | None]) -
 
 
 def make_plan(spec: SweepSpec) -> Plan:
-    """Expand the spec into cells (baselines included), shuffled with the spec's seed."""
+    """Expand the spec into cells (baselines included), one visit per round, each round shuffled on its own
+    with the spec's seed."""
     names, notes = select_strategies(spec.strategies, spec.lenient)
     if not names:
         raise UserError("no strategy left to measure: " + ("; ".join(notes) or "the selection is empty"))
@@ -117,5 +127,10 @@ def make_plan(spec: SweepSpec) -> Plan:
                for c in cells.values()]
     notes += [f"{name} ({method or 'no start method'}) cannot run here, recorded as UNAVAILABLE: {reason}"
               for (name, method), reason in cache.items() if reason]
-    random.Random(spec.seed).shuffle(planned)
-    return Plan(tuple(planned), tuple(notes))
+    shuffle = random.Random(spec.seed).shuffle
+    visits: list[PlannedCell] = []
+    for visit in range(spec.rounds):
+        round_ = [replace(p, visit=visit) for p in planned]
+        shuffle(round_)
+        visits += round_
+    return Plan(tuple(visits), tuple(notes))

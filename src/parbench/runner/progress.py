@@ -84,5 +84,5 @@ class SweepProgress:
         style = STATUS_STYLE.get(record.status, "red")
         why = escape(_first_line(record.error))
         self.console.print(f"[{self.done:>{len(str(self.total))}}/{self.total}] [{style}]{record.status:<11}[/]"
-                           f" {median:>9}  {escape(planned.cell.label())}" + (f"  [dim]{why}[/]" if why else ""),
+                           f" {median:>9}  {escape(planned.label())}" + (f"  [dim]{why}[/]" if why else ""),
                            highlight=False)

@@ -11,8 +11,9 @@ every selected workload that takes the parameter, or to one workload with `--siz
     strategies = ["sequential", "threads", "processes"]    # names or families
     workers = "1..max"                          # or [1, 2, 4]
     start-methods = ["default"]                 # fork, spawn, forkserver; default: the platform's
-    repeat = 5
-    warmup = 1
+    repeat = 5                                  # timed repeats per visit
+    warmup = 1                                  # untimed (but checked) repeats per visit
+    rounds = 2                                  # visits per cell, spread over the run (one probe each)
     timeout = 300                               # seconds per cell
     isolation = "fork"                          # fork: probes forked from a server; exec: a new interpreter each
     seed = 42                                   # shuffles the cell order; random when absent
@@ -43,6 +44,7 @@ from parbench.runner.presets import PRESETS
 
 Layer = dict[str, Any]
 MAX_REPEAT = 10_000
+MAX_ROUNDS = 100
 MAX_TIMEOUT_S = 86_400.0
 
 
@@ -72,6 +74,9 @@ class SweepSpec:
     seed: int
     lenient: bool  # strategy names came from a preset: skip unregistered ones with a note
     isolation: str = "fork"
+    # Visits per cell, each in its own probe, the rounds shuffled apart: a burst of load on the machine then
+    # lands on one visit's repeats, not on all of a cell's, and the cell's median shrugs it off.
+    rounds: int = 1
 
     def points(self, workload: str) -> list[dict[str, Any]]:
         """Every parameter combination of `workload`, in grid order."""
@@ -84,7 +89,7 @@ class SweepSpec:
                 "strategies": list(self.strategies), "workers": list(self.workers),
                 "start_methods": list(self.start_methods), "options": {s: dict(o) for s, o in self.options.items()},
                 "repeat": self.repeat, "warmup": self.warmup, "timeout": self.timeout, "seed": self.seed,
-                "lenient": self.lenient, "isolation": self.isolation}
+                "lenient": self.lenient, "isolation": self.isolation, "rounds": self.rounds}
 
 
 # --- reading one value -------------------------------------------------------------------------------------
@@ -217,6 +222,7 @@ KEYS: dict[str, Callable[[object, str], Any]] = {
     "start-methods": _start_methods,
     "repeat": _bounded_int(1, MAX_REPEAT),
     "warmup": _bounded_int(0, MAX_REPEAT),
+    "rounds": _bounded_int(1, MAX_ROUNDS),
     "timeout": _timeout,
     "isolation": _isolation,
     "seed": _bounded_int(0, 2**63 - 1),
@@ -303,6 +309,7 @@ def resolve_spec(layer: Layer, flags: Sequence[ParamFlag] = (), lenient: bool = 
         seed=random.SystemRandom().randrange(2**31) if seed is None else seed,
         lenient=lenient,
         isolation=layer.get("isolation", "fork"),
+        rounds=layer.get("rounds", 1),
     )
 
 
@@ -328,4 +335,4 @@ def spec_from_dict(raw: Mapping[str, Any]) -> SweepSpec:
     return SweepSpec(raw["preset"], {w: {k: tuple(v) for k, v in g.items()} for w, g in raw["workloads"].items()},
                      tuple(raw["strategies"]), tuple(raw["workers"]), tuple(raw["start_methods"]),
                      raw["options"], raw["repeat"], raw["warmup"], raw["timeout"], raw["seed"], raw["lenient"],
-                     raw.get("isolation", "fork"))
+                     raw.get("isolation", "fork"), raw.get("rounds", 1))

@@ -271,6 +271,7 @@ def run_sweep(cells: Sequence[PlannedCell], store: RunStore, limits: Limits, obs
                 record = _failed(planned, "UNAVAILABLE", planned.unavailable, now_iso(), None)
             else:
                 record = measure_isolated(planned, limits, started, scratch)
+            record = replace(record, visit=planned.visit)
             store.append(record)
             statuses[record.status] += 1
             observer.cell_finished(planned, record)

@@ -224,3 +224,12 @@ def test_node_that_cannot_import_the_workload_fails_fast() -> None:
     finally:
         strategy.teardown()
     assert time.monotonic() - t0 < 30
+
+
+def test_a_secret_that_looks_like_a_flag_still_reaches_the_node(tmp_path: Path) -> None:
+    """A secret starting with '-' (token_urlsafe can give one) is passed as --secret=..., not read as an option."""
+    nodes = start_nodes([1], "-dash-first-secret", tmp_path)
+    try:
+        wait_serving(nodes, timeout=30)
+    finally:
+        stop_nodes(nodes)

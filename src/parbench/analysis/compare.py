@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from parbench.analysis.stats import steady_visits
 from parbench.results.schema import Cell, worst
 
 Verdict = Literal["regressed", "improved", "unchanged", "not compared"]
@@ -107,7 +108,8 @@ def smallest_p(n_base: int, n_new: int) -> float:
 
 
 def _times(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    timed = df[df["wall_ns"].notna()]
+    timed = steady_visits(df)  # visits measured while the machine ran slow only when a cell has no other
+    timed = timed[timed["wall_ns"].notna()]
     return {str(k): g["wall_ns"].to_numpy(dtype=float) for k, g in timed.groupby("key", sort=False)}
 
 

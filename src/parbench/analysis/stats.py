@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from parbench.results.schema import worst
+from parbench.results.schema import SLOW_MACHINE, worst
 
 NOISY_CV = 0.10
 TIMER_FLOOR_NS = 1_000_000
@@ -119,13 +119,42 @@ def _add_speedups(out: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def steady_visits(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows to time each cell by: its visits measured while the machine ran at its best, when it has any.
+
+    A visit whose slowdown (runner.canary) is above SLOW_MACHINE timed the machine as much as the code. A cell
+    with at least one steady OK visit is timed by those alone; a cell without one keeps every visit (and its
+    summary says how slow the machine ran). Failed visits are never dropped: their status is a finding.
+    """
+    if "slowdown" not in df.columns or df.empty:
+        return df
+    slow = (pd.to_numeric(df["slowdown"], errors="coerce") > SLOW_MACHINE) & (df["status"] == "OK")
+    cells = list(zip(df["run_id"], df["key"], strict=True))
+    steady = {c for c, s, timed in zip(cells, slow, df["wall_ns"].notna(), strict=True) if timed and not s}
+    return df[~slow | ~pd.Series([c in steady for c in cells], index=df.index)]
+
+
+def _machine(df: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: visits dropped as measured on a slow machine, and the slowdown of the visits kept."""
+    def visits(frame: pd.DataFrame) -> pd.Series:
+        return frame.groupby(["run_id", "key"], sort=False)["visit"].nunique()
+
+    slowdown = pd.to_numeric(kept.get("slowdown", pd.Series(dtype=float)), errors="coerce")
+    out = pd.DataFrame({"slow_visits_dropped": visits(df).sub(visits(kept), fill_value=0),
+                        "slowdown": slowdown.groupby([kept["run_id"], kept["key"]]).max()})
+    return out.reset_index()
+
+
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """One row per cell: statistics of its timed repeats, end-to-end time, speedups (module docstring)."""
     cell_columns = [c for c in df.columns if c not in _MEASURED and not c.startswith("phase_")]
-    groups = df.groupby(["run_id", "key"], sort=False, dropna=False)
+    kept = steady_visits(df)
+    groups = kept.groupby(["run_id", "key"], sort=False, dropna=False)
     out = pd.DataFrame([_cell_row(group, cell_columns) for _, group in groups])
     if out.empty:
         return out
+    if "visit" in df.columns:
+        out = out.merge(_machine(df, kept), on=["run_id", "key"], how="left")
     out = out.reindex(columns=[*out.columns, *(c for c in STAT_COLUMNS if c not in out.columns)])
     for column in ("setup_ns", "teardown_ns", *STAT_COLUMNS[1:]):
         out[column] = pd.to_numeric(out[column], errors="coerce")  # pd.NA (no measurement) -> NaN
@@ -141,4 +170,4 @@ STAT_COLUMNS = ("n", "median_ns", "iqr_ns", "mean_ns", "stdev_ns", "min_ns", "ci
 # Per-repeat or per-record measurements: everything in a tidy frame that is not part of a cell's identity.
 _MEASURED = frozenset({"status", "error", "repeat", "wall_ns", "cpu_ns", "result", "expected", "ok", "peak_rss",
                        "setup_ns", "teardown_ns", "warmup", "cpus_granted", "cpus", "peak_rss_children",
-                       "probe_wall_ns", "started", "visit"})
+                       "probe_wall_ns", "started", "visit", "slowdown"})

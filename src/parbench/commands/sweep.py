@@ -24,7 +24,7 @@ from parbench.interrupts import Interrupted, interruptible
 from parbench.results.schema import SCHEMA_VERSION
 from parbench.results.store import RunStore
 from parbench.runner.affinity import usable_cpus
-from parbench.runner.estimate import Costs, estimate_cell
+from parbench.runner.estimate import Costs, estimate_cell, total_estimate
 from parbench.runner.launch import ISOLATIONS
 from parbench.runner.measure import now_iso
 from parbench.runner.plan import PlannedCell, make_plan
@@ -112,7 +112,7 @@ def _print_plan(cells: Sequence[PlannedCell], notes: Sequence[str], spec: SweepS
         print(f"note: {note}")
     baselines = sum(1 for c in cells if c.cell.strategy == "sequential" and c.visit == 0)
     print(f"{_size(cells, spec.rounds)} ({baselines} sequential baselines), repeat {spec.repeat}, "
-          f"warmup {spec.warmup}, seed {spec.seed}: estimated {_minutes(sum(estimates.values()))}")
+          f"warmup {spec.warmup}, seed {spec.seed}: estimated {_minutes(total_estimate(cells, estimates))}")
 
 
 def _size(visits: Sequence[PlannedCell], rounds: int) -> str:
@@ -158,10 +158,10 @@ def _start(args: argparse.Namespace, console: Console) -> int:
     calibration = calibrate(spec.start_methods)
     costs = Costs.for_sweep(spec.isolation, calibration)
     estimates = _estimates(plan.cells, _limits(spec), costs)
-    store.create(_meta(store, spec, plan.cells, plan.notes, calibration, sum(estimates.values())))
+    store.create(_meta(store, spec, plan.cells, plan.notes, calibration, total_estimate(plan.cells, estimates)))
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
-    console.print(f"run {store.path}: estimated {_minutes(sum(estimates.values()))}", highlight=False)
+    console.print(f"run {store.path}: estimated {_minutes(total_estimate(plan.cells, estimates))}", highlight=False)
     return _execute(store, plan.cells, _limits(spec), estimates, console, 0)
 
 
@@ -197,22 +197,27 @@ def _execute(store: RunStore, cells: Sequence[PlannedCell], limits: Limits, esti
     progress = SweepProgress(cells, estimates, _console(stderr=True), done_before)
     try:
         with interruptible(), progress:
-            run_sweep(cells, store, limits, progress)
+            run_sweep(cells, store, limits, progress, (store.meta().get("calibration") or {}).get("canary_ns"))
     except Interrupted as exc:
         print(f"parbench: interrupted; {progress.done} of {progress.total} cells are recorded in {store.path}. "
               f"Finish the run with: parbench sweep --results {store.path.parent} --resume {store.run_id}",
               file=sys.stderr)
         return exc.exit_code
-    _finish(store, time.monotonic() - t0)
+    _finish(store, time.monotonic() - t0, progress.postponed)
+    if progress.postponed:
+        console.print(f"{progress.postponed} visit(s) ran while the machine was slow and were measured again",
+                      highlight=False)
     status = _report(store, console)
     _write_report(store, console)
     return status
 
 
-def _finish(store: RunStore, elapsed: float) -> None:
+def _finish(store: RunStore, elapsed: float, remeasured: int) -> None:
     meta = store.meta()
     meta["finished"] = now_iso()
-    (meta["resumes"][-1] if meta["resumes"] else meta)["elapsed_s"] = round(elapsed, 3)
+    part = meta["resumes"][-1] if meta["resumes"] else meta
+    part["elapsed_s"] = round(elapsed, 3)
+    part["remeasured_visits"] = remeasured  # visits measured again because the machine ran slow
     store.write_meta(meta)
 
 

@@ -21,11 +21,12 @@ from parbench.analysis.compare import CellChange, Comparison
 from parbench.analysis.scaling import SIZE, best_map, size_text
 from parbench.report import plots
 from parbench.report.model import Report, Variant, Workload
+from parbench.results.schema import SLOW_MACHINE
 from parbench.tables import FAMILY_ORDER
 from parbench.units import fmt_bytes, fmt_duration
 
 TEMPLATES = Path(__file__).parent / "templates"
-QUALITY = ("noisy", "sub-ms")  # measured, but read with care; everything else is a failure or a gap
+QUALITY = ("slow machine", "noisy", "sub-ms")  # measured, but read with care; the rest are failures or gaps
 ATTENTION = ("WRONG", "TIMEOUT", "CRASHED", "ERROR", "missing")
 
 
@@ -174,6 +175,10 @@ def _flags(row: pd.Series) -> str:
         flags.append("sub-ms")
     if pd.notna(row.get("outliers")) and row["outliers"]:
         flags.append(f"{int(row['outliers'])} outlier(s)")
+    if pd.notna(row.get("slow_visits_dropped")) and row["slow_visits_dropped"]:
+        flags.append(f"{int(row['slow_visits_dropped'])} slow-machine visit(s) left out")
+    if pd.notna(row.get("slowdown")) and row["slowdown"] > SLOW_MACHINE:
+        flags.append(f"machine {row['slowdown']:.2f}x slow")
     return ", ".join(flags)
 
 

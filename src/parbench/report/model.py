@@ -20,7 +20,7 @@ from parbench.analysis.scaling import annotate, crossovers, fits
 from parbench.analysis.stats import summarize
 from parbench.analysis.verdicts import Evidence, Verdict, verdicts
 from parbench.results.reader import OpenedRun
-from parbench.results.schema import Cell
+from parbench.results.schema import SLOW_MACHINE, Cell
 from parbench.units import fmt_duration
 
 FAILED = ("WRONG", "TIMEOUT", "CRASHED", "ERROR")
@@ -137,14 +137,25 @@ def run_notices(run: OpenedRun) -> list[Notice]:
 
 
 def quality_notices(summary: pd.DataFrame) -> list[Notice]:
-    """Noisy cells (CV > 10%) and timer-dominated ones (median under 1 ms), noisiest first."""
+    """Cells timed only while the machine ran slow, noisy cells (CV > 10%) and timer-dominated ones (median
+    under 1 ms), worst first."""
     ok = summary[summary["status"] == "OK"]
+    found = _slow_machine_notices(ok)
     noisy = ok[ok["noisy"].fillna(False).astype(bool)].sort_values("cv", ascending=False)
-    found = [Notice("noisy", _label(r), f"CV {r['cv']:.0%} over {int(r['n'])} repeats") for _, r in noisy.iterrows()]
+    found += [Notice("noisy", _label(r), f"CV {r['cv']:.0%} over {int(r['n'])} repeats") for _, r in noisy.iterrows()]
     tiny = ok[ok["timer_dominated"].fillna(False).astype(bool)]
     found += [Notice("sub-ms", _label(r), f"median {fmt_duration(r['median_ns'])}: timer and scheduling noise weigh")
               for _, r in tiny.iterrows()]
     return found
+
+
+def _slow_machine_notices(ok: pd.DataFrame) -> list[Notice]:
+    """Cells with no visit at the machine's own speed (runner.canary): their times are partly the machine's."""
+    if "slowdown" not in ok.columns:
+        return []
+    slow = ok[pd.to_numeric(ok["slowdown"], errors="coerce") > SLOW_MACHINE].sort_values("slowdown", ascending=False)
+    return [Notice("slow machine", _label(r), f"every visit ran while the machine was {r['slowdown']:.2f}x slower "
+                   "than its best: read its times with that in mind") for _, r in slow.iterrows()]
 
 
 def _label(row: pd.Series) -> str:

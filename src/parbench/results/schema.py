@@ -3,7 +3,8 @@
 SCHEMA_VERSION history (bump on any change a reader must know about; say how to migrate):
   1 - first format (parbench 0.1.0). Grown before any release, all optional with defaults, so no reader
       breaks: Sample.peak_rss (per repeat), Record.family, Record.probe_wall_ns (set by the sweep driver),
-      Record.visit (a sweep with --rounds N measures each cell in N visits spread over the run: one record each).
+      Record.visit (a sweep with --rounds N measures each cell in N visits spread over the run: one record each),
+      Record.canary_ns and Record.slowdown (how fast the machine ran during the visit; see runner.canary).
 
 Status: OK (every result exact), WRONG (a result differed from the expected one), TIMEOUT (the sweep driver
 killed the probe at --timeout), CRASHED (the probe or one of its workers died: killed, or exited without a
@@ -21,6 +22,10 @@ SCHEMA_VERSION = 1
 
 Status = Literal["OK", "WRONG", "TIMEOUT", "CRASHED", "ERROR", "UNAVAILABLE"]
 STATUSES: tuple[str, ...] = get_args(Status)
+# A record whose slowdown is above this was measured while the machine ran slower than its best (another
+# tenant, throttling): the sweep measures such a visit again, and statistics prefer a cell's other visits.
+SLOW_MACHINE = 1.25
+
 # The status of a cell measured in several visits is its worst visit's: a wrong answer is the finding.
 SEVERITY: dict[str, int] = {"WRONG": 5, "CRASHED": 4, "TIMEOUT": 3, "ERROR": 2, "UNAVAILABLE": 1, "OK": 0}
 
@@ -100,6 +105,8 @@ class Record:
     family: str | None = None
     probe_wall_ns: int | None = None  # the probe process's whole life, start-up included, seen by the driver
     visit: int = 0  # which of the cell's visits (sweep rounds) this record is
+    canary_ns: int | None = None  # runner.canary on the probe's CPUs, the slower of before and after the cell
+    slowdown: float | None = None  # canary / the run's fastest canary when the driver kept this record
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from parbench.runner.canary import canary_ns
+
 BANDWIDTH_ELEMENTS = 10_000_000  # 80 MB of int64: larger than any L3 cache of today
 MIB = 2**20
 
@@ -115,5 +117,7 @@ def calibrate(start_methods: Sequence[str]) -> dict[str, Any]:
     figures["process_start_ns"] = {m: process_start_ns(m) for m in start_methods}
     figures.update(pipe_costs())
     figures["sleep_overshoot_ns"] = sleep_overshoot_ns()
+    # The machine's speed as the canary sees it: the best of several, on every usable CPU (runner.canary).
+    figures["canary_ns"] = min(canary_ns([]) for _ in range(5))
     figures["calibration_ns"] = time.perf_counter_ns() - t0
     return figures

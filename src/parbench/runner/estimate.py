@@ -30,6 +30,7 @@ class Costs:
     """Machine constants (seconds, bytes per second) the model is built from."""
 
     probe_s: float = 0.08  # fork a probe from the server, pin, measure's own bookkeeping, clean up
+    canary_s: float = 0.006  # runner.canary, before and after the cell, per CPU the probe holds
     repeat_s: float = 0.004  # per repeat around run(): gc.collect and the CPU-time bookkeeping
     python_item_s: float = 50e-9  # array-sum python kernel, per element
     memory_bytes_per_s: float = 8e9  # numpy sum, in practice (below the calibrated best)
@@ -116,9 +117,19 @@ def estimate_cell(planned: PlannedCell, repeat: int, warmup: int, cpus: int, cos
         return 0.0
     nbytes = _item_count(planned.cell.params) * 8 if planned.cell.workload == "array-sum" else 0
     runs = (repeat + warmup) * (_run_s(planned, costs, cpus) + costs.repeat_s)
-    return costs.probe_s + nbytes / costs.input_bytes_per_s + _setup_s(planned, costs) + runs
+    canary = costs.canary_s * min(planned.cell.workers, cpus)
+    return costs.probe_s + canary + nbytes / costs.input_bytes_per_s + _setup_s(planned, costs) + runs
+
+
+# Besides the cells: calibration at the start, the summary and report.html at the end (seconds, measured here).
+FIXED_S = 4.0
 
 
 def estimate_plan(cells: Sequence[PlannedCell], repeat: int, warmup: int, cpus: int,
                   costs: Costs = Costs()) -> float:
-    return sum(estimate_cell(c, repeat, warmup, cpus, costs) for c in cells)
+    return FIXED_S + sum(estimate_cell(c, repeat, warmup, cpus, costs) for c in cells)
+
+
+def total_estimate(visits: Sequence[PlannedCell], per_cell: Mapping[str, float]) -> float:
+    """The whole sweep: every visit of every cell (`per_cell` is keyed by cell), plus the fixed costs."""
+    return FIXED_S + sum(per_cell.get(v.cell.key(), 0.0) for v in visits)

@@ -22,7 +22,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "workers": [1, 2],
         "repeat": 3,
         "warmup": 1,
-        "rounds": 2,
+        "rounds": 3,
         "timeout": 60,
         "params": {"array-sum": {"size": [10_000, 100_000], "kernel": ["python"]},
                    "delayed-square": {"size": [4, 8], "delay": [0.002]}},

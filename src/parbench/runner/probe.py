@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -63,12 +63,15 @@ def _measure_into(request: ProbeRequest, out: TextIO) -> int:
     default_sigterm_in_forked_children()  # only the probe unwinds on SIGTERM; its workers die at once
     from parbench.runner.affinity import pin
 
-    pin(request.cell.workers, list(request.cpus))
+    granted = pin(request.cell.workers, list(request.cpus))
     # Imported after pinning (in exec mode), so numpy's BLAS threads see the granted CPUs only.
+    from parbench.runner.canary import canary_ns
     from parbench.runner.measure import measure
 
     try:
+        before = canary_ns(granted)  # outside every timed window: before setup, after teardown
         record = measure(request.cell, request.repeat, request.warmup)
+        record = replace(record, canary_ns=max(before, canary_ns(granted)))
     except Terminated:
         print("probe: stopped by the driver (SIGTERM) after tearing the strategy down", file=sys.stderr)
         return 128 + signal.SIGTERM

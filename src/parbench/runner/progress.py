@@ -44,6 +44,7 @@ class SweepProgress:
         self.estimates = estimates
         self.total = len(cells) + done_before
         self.done = done_before
+        self.postponed = 0
         self.live = console.is_terminal
         # The cell's label comes last: on a narrow terminal it is the one cut short, never the bar or the ETA.
         def fixed(width: int) -> Column:
@@ -57,7 +58,8 @@ class SweepProgress:
                                  TimeRemainingColumn(table_column=fixed(7)),
                                  TextColumn("{task.description}"),
                                  console=console, transient=True, disable=not self.live)
-        self.task: TaskID = self.progress.add_task("", total=max(1e-9, sum(estimates.values())), count="")
+        total = sum(estimates.get(c.cell.key(), 0.0) for c in cells)  # per visit: a cell may have several
+        self.task: TaskID = self.progress.add_task("", total=max(1e-9, total), count="")
 
     def __enter__(self) -> SweepProgress:
         self.progress.start()
@@ -73,6 +75,15 @@ class SweepProgress:
     def _fit(self, label: str) -> str:
         room = max(12, self.console.width - FIXED_COLUMNS)
         return label if len(label) <= room else label[: room - 1] + "…"
+
+    def cell_postponed(self, planned: PlannedCell, slowdown: float) -> None:
+        """The visit ran while the machine was slow: it is measured again at the end of the queue."""
+        self.postponed += 1
+        self.total += 1
+        estimate = self.estimates.get(planned.cell.key(), 0.0)
+        self.progress.update(self.task, total=(self.progress.tasks[0].total or 0.0) + estimate, advance=estimate)
+        self.console.print(f"[dim]the machine ran {slowdown:.2f}x slower than its best during "
+                           f"{escape(planned.label())}: measuring it again later[/]", highlight=False)
 
     def cell_finished(self, planned: PlannedCell, record: Record) -> None:
         self.done += 1

@@ -17,9 +17,9 @@ import select
 import signal
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -27,9 +27,10 @@ import psutil
 
 from parbench import registry
 from parbench.interrupts import held
-from parbench.results.schema import Record, Status
+from parbench.results.schema import SLOW_MACHINE, Record, Status
 from parbench.results.store import RunStore
 from parbench.runner.affinity import least_busy
+from parbench.runner.canary import slowdown
 from parbench.runner.launch import Launcher, LaunchError, launcher
 from parbench.runner.measure import now_iso
 from parbench.runner.plan import PlannedCell
@@ -58,10 +59,41 @@ class Limits:
 
 
 class Observer(Protocol):
-    """Told when each cell starts and ends (the progress display)."""
+    """Told when each cell starts and ends, or is put back for later (the progress display)."""
 
     def cell_started(self, planned: PlannedCell) -> None: ...
     def cell_finished(self, planned: PlannedCell, record: Record) -> None: ...
+    def cell_postponed(self, planned: PlannedCell, slowdown: float) -> None: ...
+
+
+# A visit whose canary ran this much slower than the run's best was measured while the machine was not
+# itself (another tenant, throttling): it goes back in the queue, at most MAX_REMEASURES times per visit,
+# and at most for a quarter of the run's visits (a machine that stays slower is the new normal).
+MAX_REMEASURES = 2
+
+
+@dataclass
+class Pace:
+    """The fastest canary seen in this run (runner.canary): the yardstick of every visit's."""
+
+    best: int | None = None
+    budget: int = 0
+    postponed: Counter[tuple[str, int]] = field(default_factory=Counter)
+
+    def slowdown(self, record: Record) -> float:
+        if record.canary_ns:
+            self.best = min(self.best or record.canary_ns, record.canary_ns)
+        return slowdown(record.canary_ns, self.best)
+
+    def postpone(self, planned: PlannedCell, record: Record, slow: float) -> bool:
+        """Whether to measure this visit again later rather than keep `record`."""
+        key = planned.visit_key()
+        if record.status != "OK" or slow <= SLOW_MACHINE or self.postponed[key] >= MAX_REMEASURES:
+            return False
+        if sum(self.postponed.values()) >= self.budget:
+            return False
+        self.postponed[key] += 1
+        return True
 
 
 def _tail(path: Path) -> str:
@@ -261,17 +293,27 @@ def probes(isolation: str) -> Iterator[tuple[Launcher, Path]]:
             started.close()
 
 
-def run_sweep(cells: Sequence[PlannedCell], store: RunStore, limits: Limits, observer: Observer) -> Counter[str]:
-    """Measure `cells` in order, appending each record as it ends; returns the count per status."""
+def run_sweep(cells: Sequence[PlannedCell], store: RunStore, limits: Limits, observer: Observer,
+              reference_canary: int | None = None) -> Counter[str]:
+    """Measure `cells` in order, appending each record as it ends (a visit measured while the machine ran
+    slow goes back in the queue first, see Pace); returns the count per status."""
     statuses: Counter[str] = Counter()
+    pace = Pace(reference_canary, budget=max(3, len(cells) // 4))
+    queue = deque(cells)
     with probes(limits.isolation) as (started, scratch):
-        for planned in cells:
+        while queue:
+            planned = queue.popleft()
             observer.cell_started(planned)
             if planned.unavailable:
                 record = _failed(planned, "UNAVAILABLE", planned.unavailable, now_iso(), None)
             else:
                 record = measure_isolated(planned, limits, started, scratch)
-            record = replace(record, visit=planned.visit)
+            slow = pace.slowdown(record)
+            if pace.postpone(planned, record, slow):
+                queue.append(planned)
+                observer.cell_postponed(planned, slow)
+                continue
+            record = replace(record, visit=planned.visit, slowdown=round(slow, 3) if record.canary_ns else None)
             store.append(record)
             statuses[record.status] += 1
             observer.cell_finished(planned, record)

@@ -184,7 +184,7 @@ class DispyStrategy(BaseStrategy):
         self.root = Path(tempfile.mkdtemp(prefix=f"parbench-dispy-{os.getpid()}-"))
         self._redirect_logs(dispy)
         if self.remote is None:
-            secret = secrets.token_urlsafe(24)
+            secret = secrets.token_hex(24)
             self.local = start_nodes(split_cpus(self.ctx.workers, usable_cpus()), secret, self.root)
             wait_serving(self.local, self.timeout)
             shares = [(node.address, node.cpus) for node in self.local]

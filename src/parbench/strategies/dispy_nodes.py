@@ -105,7 +105,7 @@ def make_secret_file(path: Path) -> str:
     if path.exists():
         return read_secret(str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(24)
+    secret = secrets.token_hex(24)  # hex: never starts with "-", which a command line would take for a flag
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(secret + "\n")
@@ -144,7 +144,7 @@ class LocalNode:
         prefix = root / name
         prefix.mkdir()
         command = [sys.executable, "-m", "dispy.dispynode", "-i", address.host, "-p", str(address.port - 1),
-                   "-c", str(cpus), "-s", secret, "--name", name, "--dest_path_prefix", str(prefix),
+                   "-c", str(cpus), f"--secret={secret}", "--name", name, "--dest_path_prefix", str(prefix),
                    "--daemon", "--clean"]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

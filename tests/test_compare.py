@@ -212,3 +212,26 @@ def test_too_few_cells_for_a_drift_are_judged_raw() -> None:
     assert comparison.drift == 1.0
     assert len(comparison.regressed) == 3
     assert "raw times" in comparison.notes[0]
+
+
+def test_q_values_adjust_for_how_many_cells_are_compared() -> None:
+    """Benjamini-Hochberg: never below the raw p-values, equal to them for a single cell."""
+    from parbench.analysis.compare import adjusted
+
+    raw = [0.009, 0.2, 0.5, 4e-5]
+    q = adjusted(raw)
+    assert all(qi >= pi for qi, pi in zip(q, raw, strict=True))
+    assert adjusted([0.009]) == [0.009]
+    assert q[3] < 0.01 < q[0]
+
+
+def test_one_borderline_cell_among_many_is_not_a_regression() -> None:
+    """A cell 15% slower with p just under 0.01 among 20 compared cells does not pass the adjusted test;
+    the same change alone (one cell compared) does."""
+    sizes = range(4, 24)
+    base = [_record("threads", _walls(n=6, seed=s), size=s) for s in sizes]
+    new = [_record("threads", _walls(1.15 if s == 4 else 1.0, n=6, seed=s + 50), size=s) for s in sizes]
+    many = compare_runs(frame("a", base), frame("b", new))
+    lone = compare_runs(frame("a", base[:1]), frame("b", new[:1]))
+    assert lone.cells[0].p_value < 0.01 and lone.regressed
+    assert many.regressed == []

@@ -1,7 +1,8 @@
 """`parbench compare BASE NEW`: a regression gate between two runs, cell by cell (asv's rule).
 
 A cell regressed when NEW is slower than --factor x BASE and a Mann-Whitney U test on the wall times gives
-p < --alpha; a cell that was OK and no longer is regressed too. Both are judged relative to the run-wide
+q < --alpha (its p-value adjusted with Benjamini-Hochberg for the number of cells compared); a cell that
+was OK and no longer is regressed too. Both are judged relative to the run-wide
 drift (the median ratio over every common cell, printed) unless --absolute. Exit 1 when anything regressed, 0
 otherwise, 2 on bad input (not a run, no common cell, another schema version).
 """
@@ -86,8 +87,9 @@ def as_markdown(comparison: Comparison, every: bool) -> str:
 
     lines = list(comparison_section(comparison))
     if every:
-        lines += table(["cell", "verdict", "ratio", "vs drift", "p"],
-                       [[c.label, c.verdict, f"{c.ratio:.3f}", f"{c.relative:.3f}", f"{c.p_value:.2g}"]
+        lines += table(["cell", "verdict", "ratio", "vs drift", "p", "q"],
+                       [[c.label, c.verdict, f"{c.ratio:.3f}", f"{c.relative:.3f}", f"{c.p_value:.2g}",
+                         f"{c.q_value:.2g}"]
                         for c in _shown(comparison, True)])
     lines += [f"- only in `{comparison.base}`: {label}" for label in comparison.only_base]
     lines += [f"- only in `{comparison.new}`: {label}" for label in comparison.only_new]
@@ -102,9 +104,9 @@ def _row(c: CellChange) -> list[str]:
 
     verdict = f"[{COLOURS.get(c.verdict, 'white')}]{c.verdict}[/]"
     if math.isnan(c.ratio):
-        return [escape(c.label), verdict, "-", "-", "-", "-", "-", c.reason]
+        return [escape(c.label), verdict, "-", "-", "-", "-", "-", "-", c.reason]
     return [escape(c.label), verdict, f"{c.ratio:.3f}", f"{c.ci_low:.3f}-{c.ci_high:.3f}", f"{c.relative:.3f}",
-            fmt_duration(c.base_median_ns), fmt_duration(c.new_median_ns), f"{c.p_value:.2g}"]
+            fmt_duration(c.base_median_ns), fmt_duration(c.new_median_ns), f"{c.p_value:.2g}", f"{c.q_value:.2g}"]
 
 
 def print_table(comparison: Comparison, every: bool) -> None:
@@ -118,7 +120,7 @@ def print_table(comparison: Comparison, every: bool) -> None:
     title = (f"{comparison.new} vs {comparison.base} (factor {comparison.factor}, alpha {comparison.alpha}, "
              f"run-wide drift x{comparison.drift:.3f})")
     table = Table(title=title, title_justify="left")
-    for column in ("cell", "verdict", "ratio", "95% CI", "vs drift", "base", "new", "p"):
+    for column in ("cell", "verdict", "ratio", "95% CI", "vs drift", "base", "new", "p", "q"):
         table.add_column(column, justify="left" if column in ("cell", "verdict") else "right")
     for change in _shown(comparison, every):
         table.add_row(*_row(change))

@@ -69,16 +69,18 @@ def comparison_section(comparison: Comparison) -> Iterator[str]:
     yield f"### Compared with `{comparison.base}`"
     yield ""
     yield (f"{len(comparison.cells)} common cells: **{len(comparison.regressed)} regressed**, "
-           f"{len(comparison.improved)} improved (factor {comparison.factor}, Mann-Whitney p < {comparison.alpha}); "
+           f"{len(comparison.improved)} improved (factor {comparison.factor}, Mann-Whitney q < {comparison.alpha} "
+           "adjusted over the cells compared); "
            f"{len(comparison.only_base)} only in the base run, {len(comparison.only_new)} only in this one.")
     yield ""
     yield from (f"> {note}\n" for note in comparison.notes)
     flagged = comparison.regressed + comparison.improved + comparison.with_verdict("not compared")
     if flagged:
-        yield from table(["cell", "verdict", "ratio (95% CI)", "vs drift", "base", "new", "p"],
+        yield from table(["cell", "verdict", "ratio (95% CI)", "vs drift", "base", "new", "p (q)"],
                          [[c.label, c.verdict, _ratio(c.ratio, c.ci_low, c.ci_high),
                            f"{c.relative:.3f}" if pd.notna(c.relative) else "-", _ns(c.base_median_ns),
-                           _ns(c.new_median_ns), f"{c.p_value:.2g}" if pd.notna(c.p_value) else c.reason]
+                           _ns(c.new_median_ns),
+                           f"{c.p_value:.2g} ({c.q_value:.2g})" if pd.notna(c.p_value) else c.reason]
                           for c in flagged[:FLAGGED_LIMIT]], right=(2, 3, 4, 5, 6))
         if len(flagged) > FLAGGED_LIMIT:
             yield f"... and {len(flagged) - FLAGGED_LIMIT} more (parbench compare lists them all)."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def test_slowdown_is_relative_to_the_best_and_never_below_one() -> None:
 
 def test_pace_postpones_a_slow_ok_visit_a_bounded_number_of_times() -> None:
     """A visit measured at 2x is put back at most MAX_REMEASURES times; a fast or failed one never is."""
-    pace = Pace(best=1000, budget=10)
+    pace = Pace(best={1: 1000}, budget=10)
     planned = PlannedCell(CELL, "sequential")
     slow = _record([5], canary=2000)
     decisions = [pace.postpone(planned, slow, pace.slowdown(slow)) for _ in range(MAX_REMEASURES + 1)]
@@ -53,16 +54,33 @@ def test_pace_postpones_a_slow_ok_visit_a_bounded_number_of_times() -> None:
 
 def test_pace_stops_postponing_when_its_budget_is_spent() -> None:
     """A machine that stays slow is the new normal: once the budget is used, slow visits are kept."""
-    pace = Pace(best=1000, budget=1)
+    pace = Pace(best={1: 1000}, budget=1)
     assert pace.postpone(PlannedCell(CELL, "sequential", visit=0), _record([5], canary=2000), 2.0)
     assert not pace.postpone(PlannedCell(CELL, "sequential", visit=1), _record([5], canary=2000), 2.0)
 
 
 def test_a_faster_canary_becomes_the_yardstick() -> None:
     """The best canary of the run is the machine's own speed, whatever the calibration said."""
-    pace = Pace(best=3000)
+    pace = Pace(best={1: 3000})
     assert pace.slowdown(_record([5], canary=1000)) == 1.0
-    assert pace.best == 1000 and pace.slowdown(_record([5], canary=2000)) == 2.0
+    assert pace.best == {1: 1000} and pace.slowdown(_record([5], canary=2000)) == 2.0
+
+
+def test_each_cpu_count_has_its_own_yardstick() -> None:
+    """Two vCPUs at different speeds: a two-CPU visit is judged against two-CPU visits, not one-CPU ones."""
+    pace = Pace()
+    assert pace.slowdown(replace(_record([5], canary=1000), cpus=(0,))) == 1.0
+    assert pace.slowdown(replace(_record([5], canary=1700), cpus=(0, 1))) == 1.0
+    assert pace.slowdown(replace(_record([5], canary=3400), cpus=(0, 1))) == 2.0
+
+
+def test_no_postponing_during_a_slow_phase() -> None:
+    """When most recent visits were slow, the retry would be slow too: the visit is kept."""
+    pace = Pace(best={1: 1000}, budget=100)
+    slow = _record([5], canary=2000)
+    for _ in range(7):
+        pace.slowdown(slow)
+    assert not pace.postpone(PlannedCell(CELL, "sequential", visit=9), slow, 2.0)
 
 
 def test_statistics_time_a_cell_by_its_steady_visits() -> None:
@@ -109,7 +127,9 @@ def test_the_driver_measures_a_slow_visit_again_after_the_others(monkeypatch: py
     """Scripted probes (the first visit's canary at 2.5x): that visit goes to the back of the queue, is
     measured again, and only its second record is stored, with its slowdown."""
     canaries = iter([2500, 1000, 1000])
-    monkeypatch.setattr(sweep, "measure_isolated", lambda planned, *_: _record([5], canary=next(canaries)))
+    every_cpu = tuple(sorted(os.sched_getaffinity(0)))  # the calibration's canary held them all
+    monkeypatch.setattr(sweep, "measure_isolated",
+                        lambda planned, *_: replace(_record([5], canary=next(canaries)), cpus=every_cpu))
     store = RunStore.check_new(tmp_path, "r")
     store.create({"schema_version": 1})
     visits = [PlannedCell(CELL, "sequential", visit=0), PlannedCell(CELL, "sequential", visit=1)]

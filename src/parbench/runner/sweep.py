@@ -29,7 +29,7 @@ from parbench import registry
 from parbench.interrupts import held
 from parbench.results.schema import SLOW_MACHINE, Record, Status
 from parbench.results.store import RunStore
-from parbench.runner.affinity import least_busy
+from parbench.runner.affinity import least_busy, usable_cpus
 from parbench.runner.canary import slowdown
 from parbench.runner.launch import Launcher, LaunchError, launcher
 from parbench.runner.measure import now_iso
@@ -66,31 +66,41 @@ class Observer(Protocol):
     def cell_postponed(self, planned: PlannedCell, slowdown: float) -> None: ...
 
 
-# A visit whose canary ran this much slower than the run's best was measured while the machine was not
-# itself (another tenant, throttling): it goes back in the queue, at most MAX_REMEASURES times per visit,
-# and at most for a quarter of the run's visits (a machine that stays slower is the new normal).
+# A visit whose canary ran more than SLOW_MACHINE slower than the best seen on as many CPUs was measured
+# while the machine was not itself (another tenant, throttling): it goes back in the queue, at most
+# MAX_REMEASURES times per visit and for at most BUDGET of the run's visits. During a slow phase (most recent
+# visits slow) nothing is postponed: the retry would land in the same phase, so it would only move work around.
 MAX_REMEASURES = 2
+BUDGET = 0.15
+RECENT = 12
 
 
 @dataclass
 class Pace:
-    """The fastest canary seen in this run (runner.canary): the yardstick of every visit's."""
+    """The fastest canary seen in this run per number of CPUs held (runner.canary): the yardstick of every
+    visit's. Per count, because a visit on two CPUs waits for the slower one, and two vCPUs of one VM may
+    run at different speeds for minutes: that is the machine's shape, not a passing disturbance."""
 
-    best: int | None = None
+    best: dict[int, int] = field(default_factory=dict)
     budget: int = 0
     postponed: Counter[tuple[str, int]] = field(default_factory=Counter)
+    recent: deque[bool] = field(default_factory=lambda: deque(maxlen=RECENT))
 
     def slowdown(self, record: Record) -> float:
-        if record.canary_ns:
-            self.best = min(self.best or record.canary_ns, record.canary_ns)
-        return slowdown(record.canary_ns, self.best)
+        if not record.canary_ns:
+            return 1.0
+        cpus = len(record.cpus) or 1
+        self.best[cpus] = min(self.best.get(cpus, record.canary_ns), record.canary_ns)
+        slow = slowdown(record.canary_ns, self.best[cpus])
+        self.recent.append(slow > SLOW_MACHINE)
+        return slow
 
     def postpone(self, planned: PlannedCell, record: Record, slow: float) -> bool:
         """Whether to measure this visit again later rather than keep `record`."""
         key = planned.visit_key()
         if record.status != "OK" or slow <= SLOW_MACHINE or self.postponed[key] >= MAX_REMEASURES:
             return False
-        if sum(self.postponed.values()) >= self.budget:
+        if sum(self.postponed.values()) >= self.budget or sum(self.recent) > RECENT // 2:
             return False
         self.postponed[key] += 1
         return True
@@ -298,7 +308,8 @@ def run_sweep(cells: Sequence[PlannedCell], store: RunStore, limits: Limits, obs
     """Measure `cells` in order, appending each record as it ends (a visit measured while the machine ran
     slow goes back in the queue first, see Pace); returns the count per status."""
     statuses: Counter[str] = Counter()
-    pace = Pace(reference_canary, budget=max(3, len(cells) // 4))
+    pace = Pace({len(usable_cpus()): reference_canary} if reference_canary else {},
+                budget=max(3, int(len(cells) * BUDGET)))
     queue = deque(cells)
     with probes(limits.isolation) as (started, scratch):
         while queue:

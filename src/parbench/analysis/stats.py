@@ -66,6 +66,14 @@ def describe(values: np.ndarray) -> dict[str, Any]:
             "cv": stdev / mean if mean else float("nan"), "outliers": mad_outliers(values)}
 
 
+def _per_visit(group: pd.DataFrame, column: str) -> float:
+    """The median over a cell's visits of a per-visit value (each visit's rows repeat it once per repeat)."""
+    visits = group["visit"].to_numpy() if "visit" in group.columns else np.zeros(len(group))
+    _, first = np.unique(visits, return_index=True)
+    values = pd.to_numeric(group[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[first]
+    return float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
+
+
 def _cell_row(group: pd.DataFrame, cell_columns: list[str]) -> dict[str, Any]:
     first = group.iloc[0]
     row: dict[str, Any] = {c: first[c] for c in cell_columns}
@@ -82,8 +90,7 @@ def _cell_row(group: pd.DataFrame, cell_columns: list[str]) -> dict[str, Any]:
         row["utilisation"] = float(np.median(cpu / (wall * int(first["workers"]))))
         row["noisy"] = bool(row["cv"] > NOISY_CV)
         row["timer_dominated"] = bool(row["median_ns"] < TIMER_FLOOR_NS)
-    visits = group.groupby("visit", dropna=False).first()  # rows repeat each visit's setup per repeat
-    row.update(setup_ns=visits["setup_ns"].median(), teardown_ns=visits["teardown_ns"].median(),
+    row.update(setup_ns=_per_visit(group, "setup_ns"), teardown_ns=_per_visit(group, "teardown_ns"),
                cpus_granted=first["cpus_granted"],
                peak_rss=group["peak_rss"].max())
     return row

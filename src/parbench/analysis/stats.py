@@ -177,4 +177,4 @@ STAT_COLUMNS = ("n", "median_ns", "iqr_ns", "mean_ns", "stdev_ns", "min_ns", "ci
 # Per-repeat or per-record measurements: everything in a tidy frame that is not part of a cell's identity.
 _MEASURED = frozenset({"status", "error", "repeat", "wall_ns", "cpu_ns", "result", "expected", "ok", "peak_rss",
                        "setup_ns", "teardown_ns", "warmup", "cpus_granted", "cpus", "peak_rss_children",
-                       "probe_wall_ns", "started", "visit", "slowdown"})
+                       "probe_wall_ns", "started", "visit", "slowdown", "canary_ns"})

@@ -10,8 +10,8 @@ Columns, in order:
   phase_scatter_ns, phase_compute_ns, phase_gather_ns, ...), result, expected, ok, peak_rss (bytes, the
   largest of the probe and its workers up to that repeat), setup_ns, teardown_ns, warmup (repeats run
   before the timed ones), cpus_granted (how many CPUs the probe was pinned to), cpus ("0,1"),
-  peak_rss_children, probe_wall_ns, slowdown (how much slower than its best the machine ran during the
-  visit, from runner.canary; empty when not measured), started.
+  peak_rss_children, probe_wall_ns, canary_ns (runner.canary on the probe's CPUs), slowdown (how much
+  slower than its best the machine ran during the visit, from the canary; empty when not measured), started.
 A cell that produced no timed repeat (TIMEOUT, CRASHED, UNAVAILABLE, an ERROR in setup) keeps one row, with
 its status and error and no times, so that nothing measured silently disappears.
 """
@@ -27,7 +27,7 @@ from parbench.results.schema import Record, Sample
 
 CELL_COLUMNS = ("run_id", "key", "workload", "strategy", "family", "workers", "start_method")
 INT_COLUMNS = ("workers", "repeat", "wall_ns", "cpu_ns", "result", "expected", "peak_rss", "setup_ns",
-               "teardown_ns", "warmup", "cpus_granted", "peak_rss_children", "probe_wall_ns", "visit")
+               "teardown_ns", "warmup", "cpus_granted", "peak_rss_children", "probe_wall_ns", "visit", "canary_ns")
 
 
 def _cell_part(run_id: str, record: Record) -> dict[str, Any]:
@@ -45,7 +45,8 @@ def _record_part(record: Record) -> dict[str, Any]:
             "setup_ns": record.setup_ns, "teardown_ns": record.teardown_ns, "warmup": record.warmup,
             "cpus_granted": len(record.cpus) or None, "cpus": ",".join(map(str, record.cpus)) or None,
             "peak_rss_children": record.peak_rss_children, "probe_wall_ns": record.probe_wall_ns,
-            "started": record.started, "visit": record.visit, "slowdown": record.slowdown}
+            "started": record.started, "visit": record.visit, "slowdown": record.slowdown,
+            "canary_ns": record.canary_ns}
 
 
 def _sample_part(sample: Sample | None, record: Record) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def _order(columns: Sequence[str], params: Sequence[str]) -> list[str]:
     phases = sorted(c for c in columns if c.startswith("phase_"))
     middle = ["status", "error", "visit", "repeat", "wall_ns", "cpu_ns", *phases, "result", "expected", "ok",
               "peak_rss", "setup_ns", "teardown_ns", "warmup", "cpus_granted", "cpus", "peak_rss_children",
-              "probe_wall_ns", "slowdown", "started"]
+              "probe_wall_ns", "canary_ns", "slowdown", "started"]
     return [*CELL_COLUMNS, *params, *options, *middle]
 
 

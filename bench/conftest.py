@@ -14,8 +14,10 @@ from harness import SLOWDOWN_ENV, SequentialTimes, parse_slowdown
 from machine import machine_id
 from parbench.segments import leftover_segments
 
-# multiprocessing's own helpers live as long as the process that started them and exit with it.
-_STDLIB_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+# multiprocessing's and loky's resource trackers (and the fork server) live as long as the process that
+# started them and exit with it: not leftovers. The same list as tests/conftest.py.
+_LIFETIME_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver",
+                     "loky.backend.resource_tracker")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,7 +47,7 @@ def _live_children() -> list[psutil.Process]:
     found = []
     for proc in psutil.Process().children(recursive=True):
         try:
-            if not any(helper in " ".join(proc.cmdline()) for helper in _STDLIB_HELPERS):
+            if not any(helper in " ".join(proc.cmdline()) for helper in _LIFETIME_HELPERS):
                 found.append(proc)
         except psutil.Error:
             pass

@@ -82,8 +82,10 @@ class SweepProgress:
         self.total += 1
         estimate = self.estimates.get(planned.cell.key(), 0.0)
         self.progress.update(self.task, total=(self.progress.tasks[0].total or 0.0) + estimate, advance=estimate)
+        if self.live:  # the counter grows by one; the sweep's summary says how many visits were measured again
+            return
         self.console.print(f"[dim]the machine ran {slowdown:.2f}x slower than its best during "
-                           f"{escape(planned.label())}: measuring it again later[/]", highlight=False)
+                           f"{escape(planned.label())}: measuring it again later[/]", highlight=False, soft_wrap=True)
 
     def cell_finished(self, planned: PlannedCell, record: Record) -> None:
         self.done += 1
@@ -96,4 +98,4 @@ class SweepProgress:
         why = escape(_first_line(record.error))
         self.console.print(f"[{self.done:>{len(str(self.total))}}/{self.total}] [{style}]{record.status:<11}[/]"
                            f" {median:>9}  {escape(planned.label())}" + (f"  [dim]{why}[/]" if why else ""),
-                           highlight=False)
+                           highlight=False, soft_wrap=True)  # a log line: grep finds it whole

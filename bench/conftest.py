@@ -12,12 +12,8 @@ import pytest
 
 from harness import SLOWDOWN_ENV, SequentialTimes, parse_slowdown
 from machine import machine_id
+from parbench.processes import live_descendants
 from parbench.segments import leftover_segments
-
-# multiprocessing's and loky's resource trackers (and the fork server) live as long as the process that
-# started them and exit with it: not leftovers. The same list as tests/conftest.py.
-_LIFETIME_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver",
-                     "loky.backend.resource_tracker")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,22 +39,11 @@ def sequential_times() -> SequentialTimes:
     return SequentialTimes()
 
 
-def _live_children() -> list[psutil.Process]:
-    found = []
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if not any(helper in " ".join(proc.cmdline()) for helper in _LIFETIME_HELPERS):
-                found.append(proc)
-        except psutil.Error:
-            pass
-    return found
-
-
 @pytest.fixture(scope="session", autouse=True)
 def no_leftovers() -> Iterator[None]:
     """After all benchmarks: no child process and no parbench segment of this process still alive."""
     yield
-    _, alive = psutil.wait_procs(_live_children(), timeout=5)
+    _, alive = psutil.wait_procs(live_descendants(), timeout=5)
     problems = [f"process {p.pid}" for p in alive] + [f"segment {s.name}" for s in leftover_segments(os.getpid())]
     for proc in alive:
         proc.kill()

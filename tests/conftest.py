@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from parbench.processes import live_descendants
 from parbench.segments import PREFIX, leftover_segments
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,26 +71,11 @@ def _leaked_segments() -> list[str]:
     return orphan_segments() + [p.name for p in leftover_segments() if _owner(p.name) in mine]
 
 
-# multiprocessing's own helpers live as long as the process that started them and exit with it.
-_STDLIB_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "loky.backend.resource_tracker")
-
-
-def _our_children() -> list[psutil.Process]:
-    found = []
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if not any(h in " ".join(proc.cmdline()) for h in _STDLIB_HELPERS):
-                found.append(proc)
-        except psutil.Error:
-            pass
-    return found
-
-
 @pytest.fixture(scope="session", autouse=True)
 def no_leftovers() -> Iterator[None]:
     """After the whole suite: no /dev/shm segment of ours and no child process of ours still alive."""
     yield
-    children = _our_children()
+    children = live_descendants()
     _, alive = psutil.wait_procs(children, timeout=5)
     leaked = _leaked_segments()
     problems = [f"process {p.pid} {' '.join(p.cmdline()[:4])}" for p in alive] + [f"segment {s}" for s in leaked]

@@ -61,9 +61,7 @@ class DaskStrategy(BaseStrategy):
     def available(cls, start_method: str | None = None) -> str | None:
         if not (installed("dask") and installed("distributed")):
             return "dask.distributed is not installed (pip install 'parbench[dask]')"
-        if start_method is not None:
-            return "dask starts its worker processes its own way: start methods do not apply"
-        return None
+        return super().available(start_method)  # start methods do not apply: it starts its workers its own way
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

@@ -149,9 +149,7 @@ class DispyStrategy(BaseStrategy):
     def available(cls, start_method: str | None = None) -> str | None:
         if not installed("dispy"):
             return "the dispy package is not installed (pip install 'parbench[dispy]')"
-        if start_method is not None:
-            return "dispy runs its jobs in its own node processes: start methods do not apply"
-        return None
+        return super().available(start_method)  # start methods do not apply: it starts its workers its own way
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

@@ -40,9 +40,7 @@ class JoblibStrategy(BaseStrategy):
     def available(cls, start_method: str | None = None) -> str | None:
         if not installed("joblib"):
             return "the joblib package is not installed (pip install joblib, or 'parbench[all]')"
-        if start_method is not None:
-            return "joblib's loky backend starts its workers its own way: start methods do not apply"
-        return None
+        return super().available(start_method)  # start methods do not apply: it starts its workers its own way
 
     def setup(self) -> None:
         from joblib import Parallel, delayed

@@ -1,0 +1,33 @@
+"""Which descendants of a process are parbench's leftovers, and which are helpers that are not.
+
+multiprocessing's resource tracker and fork server, and loky's resource tracker (joblib), live as long as
+the process that started them and exit with it: a test session or a bench run that used them still has
+them at its end, by design. Anything else still alive then was left behind.
+"""
+
+from __future__ import annotations
+
+import psutil
+
+LIFETIME_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver",
+                    "loky.backend.resource_tracker")
+
+
+def _left_behind(proc: psutil.Process) -> bool:
+    """Alive and not a lifetime helper (a zombie has already exited; one gone meanwhile is not left)."""
+    try:
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        command = " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+    return not any(helper in command for helper in LIFETIME_HELPERS)
+
+
+def live_descendants(proc: psutil.Process | None = None) -> list[psutil.Process]:
+    """Descendants of `proc` (default: this process) still running, other than the lifetime helpers."""
+    try:
+        children = (proc or psutil.Process()).children(recursive=True)
+    except psutil.Error:
+        return []
+    return [child for child in children if _left_behind(child)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from parbench.errors import StrategyError
-from parbench.interrupts import held
 from parbench.runner.probe import ProbeRequest
 
 PROBE_MODULE = "parbench.runner.probe"
@@ -73,6 +73,11 @@ class ForkServer:
                                     stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1,
                                     start_new_session=True, close_fds=True)
         self.proc = proc
+        assert proc.stdout is not None
+        # Nothing is buffered before its first line, so select on the pipe is exact here.
+        if not select.select([proc.stdout], [], [], SERVER_START_TIMEOUT_S)[0]:
+            self.close()
+            raise LaunchError(f"the probe server did not start within {SERVER_START_TIMEOUT_S:g} s: {self._stderr()}")
         if self._receive() != {"ready": True}:
             raise LaunchError(f"the probe server did not start: {self._stderr()}")
         return proc
@@ -80,7 +85,11 @@ class ForkServer:
     def _receive(self) -> dict[str, Any] | None:
         assert self.proc is not None and self.proc.stdout is not None
         line = self.proc.stdout.readline()
-        return json.loads(line) if line.strip() else None
+        try:
+            reply = json.loads(line) if line.strip() else None
+        except ValueError:  # something printed on the server's stdout: a reply lost, the server unusable
+            raise LaunchError(f"the probe server answered {line.strip()[:200]!r}: {self._stderr()}") from None
+        return reply if isinstance(reply, dict) else None
 
     def _stderr(self) -> str:
         text = self.err_path.read_text(errors="replace").strip() if self.err_path.exists() else ""
@@ -89,15 +98,14 @@ class ForkServer:
     def launch(self, request: ProbeRequest, out: Path, err: Path) -> Launched:
         proc = self.proc if self.proc is not None and self.proc.poll() is None else self._start()
         job = {"request": request.to_dict(), "out": str(out), "err": str(err)}
-        # Held: a Ctrl-C between the request and the reply would leave a probe whose pid the driver never learnt.
-        with held():
-            assert proc.stdin is not None
-            try:
-                proc.stdin.write(json.dumps(job) + "\n")
-                proc.stdin.flush()
-            except BrokenPipeError:
-                raise LaunchError(f"the probe server died: {self._stderr()}") from None
-            reply = self._receive()
+        # The caller holds Ctrl-C off until the pid is back (runner.sweep.measure_isolated).
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(json.dumps(job) + "\n")
+            proc.stdin.flush()
+        except BrokenPipeError:
+            raise LaunchError(f"the probe server died: {self._stderr()}") from None
+        reply = self._receive()
         if reply is None or "pid" not in reply:
             raise LaunchError(f"the probe server died: {self._stderr()}")
         return Launched(int(reply["pid"]), self._reap)

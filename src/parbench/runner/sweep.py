@@ -273,17 +273,19 @@ def measure_isolated(planned: PlannedCell, limits: Limits, launcher: Launcher, w
     out, err = workdir / "probe.out", workdir / "probe.err"
     for path in (out, err):
         path.unlink(missing_ok=True)
+    request = ProbeRequest(planned.cell, limits.repeat, limits.warmup, tuple(least_busy(planned.cell.workers)))
+    probe: Probe | None = None
     try:
-        cpus = tuple(least_busy(planned.cell.workers))
-        probe = Probe(launcher, ProbeRequest(planned.cell, limits.repeat, limits.warmup, cpus), out, err)
-    except LaunchError as exc:
-        return _failed(planned, "CRASHED", str(exc), started, None)
-    try:
+        with held():  # a Ctrl-C during the launch waits until the probe's pid is known, so it can be stopped
+            probe = Probe(launcher, request, out, err)
         exited = probe.watch(limits.timeout)
-    except BaseException:
-        with held():
-            probe.stop()
-            probe.cleanup()
+    except BaseException as exc:
+        if probe is not None:
+            with held():
+                probe.stop()
+                probe.cleanup()
+        if isinstance(exc, LaunchError):
+            return _failed(planned, "CRASHED", str(exc), started, None)
         raise
     with held():
         if not exited:

@@ -29,7 +29,7 @@ from parbench import registry
 from parbench.interrupts import held
 from parbench.results.schema import SLOW_MACHINE, Record, Status
 from parbench.results.store import RunStore
-from parbench.runner.affinity import least_busy, usable_cpus
+from parbench.runner.affinity import forget_load, least_busy, usable_cpus
 from parbench.runner.canary import slowdown
 from parbench.runner.launch import Launcher, LaunchError, launcher
 from parbench.runner.measure import now_iso
@@ -291,6 +291,7 @@ def measure_isolated(planned: PlannedCell, limits: Limits, launcher: Launcher, w
         if not exited:
             probe.stop()
         probe.cleanup()
+    forget_load()
     return _verdict(planned, probe, not exited, started, limits.timeout)
 
 

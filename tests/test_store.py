@@ -127,3 +127,11 @@ def test_importing_parbench_does_not_import_pandas() -> None:
     out = subprocess.run([sys.executable, "-c", "import sys, parbench; print('pandas' in sys.modules)"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_tidy_order_keeps_a_column_it_does_not_know() -> None:
+    """A column added to a record later (and not yet placed in the order) reaches the frame, at the end."""
+    from parbench.results.tidy import _order
+
+    ordered = _order(["status", "wall_ns", "new_measure", "size"], ["size"])
+    assert ordered[-1] == "new_measure" and ordered.index("size") < ordered.index("status")

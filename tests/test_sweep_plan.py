@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from parbench.errors import UserError
-from parbench.runner.estimate import estimate_plan
+from parbench.runner.estimate import estimate_cell, total_estimate
 from parbench.runner.plan import make_plan, select_strategies
-from parbench.runner.spec import ParamFlag, build_spec
+from parbench.runner.spec import ParamFlag, SweepSpec, build_spec
 
 
 def _spec(seed: str = "1", **flags: str) -> object:
@@ -80,9 +80,11 @@ def test_estimate_grows_with_the_work() -> None:
     small = build_spec("quick", None, {"strategies": "threads"}, [ParamFlag("--sizes", "size", ("1000",), "array-sum")])
     big = build_spec("quick", None, {"strategies": "threads", "repeat": "9"},
                      [ParamFlag("--sizes", "size", ("10_000_000",), "array-sum")])
-    small_s = estimate_plan(make_plan(small).cells, small.repeat, small.warmup, 2)
-    big_s = estimate_plan(make_plan(big).cells, big.repeat, big.warmup, 2)
-    assert 0 < small_s < big_s
+    def seconds(spec: SweepSpec) -> float:
+        cells = make_plan(spec).cells
+        return total_estimate(cells, {c.cell.key(): estimate_cell(c, spec.repeat, spec.warmup, 2) for c in cells})
+
+    assert 0 < seconds(small) < seconds(big)
 
 
 def test_rounds_visit_every_cell_once_per_round_in_separately_shuffled_orders() -> None:

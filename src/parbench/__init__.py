@@ -22,10 +22,12 @@ def load(path: str | os.PathLike[str]) -> pd.DataFrame:
 
     Columns: run_id, key (the cell's identity), workload, strategy, family, workers, start_method; the
     workload parameters by name (size, kernel, fill, delay, ...); the strategy options as option_<name>;
-    status, error, repeat, wall_ns, cpu_ns (user+sys of the probe and all its descendants), phase_<name>_ns
-    (spawn, scatter, compute, gather), result, expected, ok, peak_rss, setup_ns, teardown_ns, warmup,
-    cpus_granted, cpus, peak_rss_children, probe_wall_ns, started. A cell without timed repeats (TIMEOUT,
-    CRASHED, UNAVAILABLE) keeps one row with its status and no times. Details: parbench.results.tidy.
+    status, error, visit (which of the cell's rounds), repeat, wall_ns, cpu_ns (user+sys of the probe and
+    all its descendants), phase_<name>_ns (spawn, scatter, compute, gather), result, expected, ok,
+    peak_rss, setup_ns, teardown_ns, warmup, cpus_granted, cpus, peak_rss_children, probe_wall_ns,
+    canary_ns and slowdown (how fast the machine ran during the visit), started. A cell without timed
+    repeats (TIMEOUT, CRASHED, UNAVAILABLE) keeps one row with its status and no times. Details:
+    parbench.results.tidy.
     """
     from parbench.results.store import load as load_run
 

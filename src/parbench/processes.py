@@ -13,15 +13,22 @@ LIFETIME_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkser
                     "loky.backend.resource_tracker")
 
 
-def _left_behind(proc: psutil.Process) -> bool:
-    """Alive and not a lifetime helper (a zombie has already exited; one gone meanwhile is not left)."""
+def alive(proc: psutil.Process) -> bool:
+    """Running: an exited process stays a zombie until its parent (or init, slowly in some containers) reaps
+    it, and counts as gone."""
     try:
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _left_behind(proc: psutil.Process) -> bool:
+    """Alive and not a lifetime helper."""
+    try:
         command = " ".join(proc.cmdline())
     except psutil.Error:
         return False
-    return not any(helper in command for helper in LIFETIME_HELPERS)
+    return alive(proc) and not any(helper in command for helper in LIFETIME_HELPERS)
 
 
 def live_descendants(proc: psutil.Process | None = None) -> list[psutil.Process]:

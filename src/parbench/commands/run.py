@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 
 from rich.console import Console
 from rich.markup import escape
 
 from parbench.commands.common import add_option_flags, add_param_flags, options_from, params_from
+from parbench.cpus import usable_cpus
 from parbench.errors import UserError
 from parbench.params import parse_int
 from parbench.results.schema import Cell, Record, Sample
@@ -47,7 +47,7 @@ def _counts(args: argparse.Namespace) -> tuple[int, int, int]:
     if args.workers is not None:
         workers = parse_int(args.workers, "--workers")
     else:
-        workers = 1 if args.strategy == "sequential" else len(os.sched_getaffinity(0))
+        workers = 1 if args.strategy == "sequential" else len(usable_cpus())
     return repeat, warmup, workers
 
 

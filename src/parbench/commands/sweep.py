@@ -19,17 +19,16 @@ from rich.console import Console
 
 from parbench import __version__
 from parbench.commands.common import key_value
+from parbench.cpus import usable_cpus
 from parbench.errors import UserError
 from parbench.interrupts import Interrupted, interruptible
 from parbench.results.schema import SCHEMA_VERSION
 from parbench.results.store import RunStore
-from parbench.runner.affinity import usable_cpus
 from parbench.runner.estimate import Costs, estimate_cell, total_estimate
-from parbench.runner.launch import ISOLATIONS
 from parbench.runner.measure import now_iso
 from parbench.runner.plan import PlannedCell, make_plan
 from parbench.runner.presets import PRESETS
-from parbench.runner.spec import ParamFlag, SweepSpec, build_spec, spec_from_dict
+from parbench.runner.spec import ISOLATIONS, ParamFlag, SweepSpec, build_spec, spec_from_dict
 from parbench.runner.sweep import Limits, run_sweep
 from parbench.units import fmt_duration
 

@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 
 from parbench import __version__
-from parbench.runner.affinity import usable_cpus
+from parbench.cpus import usable_cpus
 from parbench.segments import SHM_DIR
 
 PACKAGES = ("numpy", "SharedArray", "dispy", "dask", "distributed", "joblib", "psutil", "pandas", "scipy")
@@ -29,7 +29,8 @@ def _cpu_model() -> str | None:
     try:
         import cpuinfo
 
-        return str(cpuinfo.get_cpu_info().get("brand_raw")) or None
+        brand = cpuinfo.get_cpu_info().get("brand_raw")
+        return str(brand) if brand else None
     except Exception:  # py-cpuinfo probes the hardware many ways; none of them may stop a run
         return platform.processor() or None
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from parbench.errors import UserError
 from parbench.results.schema import SCHEMA_VERSION
-from parbench.results.store import META, RECORDS, run_folder
+from parbench.results.store import META, RECORDS, load, run_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,8 +48,6 @@ def _meta(folder: Path) -> dict[str, Any]:
 
 def open_run(path: str | Path) -> OpenedRun:
     """The run at `path` (its folder, records.jsonl or meta.json), refusing what is not a usable run."""
-    from parbench.results.store import load
-
     try:
         folder = run_folder(path)
     except FileNotFoundError:

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
+from parbench.units import fmt_count
+
 SCHEMA_VERSION = 1
 
 Status = Literal["OK", "WRONG", "TIMEOUT", "CRASHED", "ERROR", "UNAVAILABLE"]
@@ -51,7 +53,7 @@ class Cell:
 
     def label(self) -> str:
         params = " ".join(f"{k}={_short(v)}" for k, v in self.params.items())
-        opts = "".join(f" {k}={v}" for k, v in self.options.items())
+        opts = "".join(f" {k}={v}" for k, v in self.options.items() if v not in ("", None))  # unset: noise
         how = f" {self.start_method}" if self.start_method else ""
         return f"{self.workload}[{params}] {self.strategy} x{self.workers}{how}{opts}"
 
@@ -66,9 +68,7 @@ class Cell:
 
 
 def _short(value: Any) -> str:
-    if isinstance(value, int) and value >= 10_000 and str(value).rstrip("0") == "1":
-        return f"1e{len(str(value)) - 1}"
-    return str(value)
+    return fmt_count(value) if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 @dataclass(frozen=True)

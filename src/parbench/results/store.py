@@ -112,11 +112,17 @@ class RunStore:
     def drop_torn_tail(self) -> bool:
         """Cut a last line without its newline, so that appending starts on a fresh line."""
         path = self.path / RECORDS
-        data = path.read_bytes() if path.exists() else b""
-        if not data or data.endswith(b"\n"):
+        if not path.exists():
             return False
         with path.open("r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return False
+            f.seek(size - 1)
+            if f.read(1) == b"\n":  # the usual case, on every resume: one byte read, not the whole file
+                return False
+            f.seek(0)
+            f.truncate(f.read().rfind(b"\n") + 1)
         return True
 
 
@@ -153,4 +159,4 @@ def load(path: str | os.PathLike[str]) -> pd.DataFrame:
     from parbench.results.tidy import frame
 
     folder = run_folder(path)
-    return frame(folder.name, [Record.from_dict(raw) for raw in read_lines(folder / RECORDS)])
+    return frame(folder.name, RunStore(folder).records())

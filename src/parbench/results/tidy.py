@@ -76,7 +76,8 @@ def _order(columns: Sequence[str], params: Sequence[str]) -> list[str]:
     middle = ["status", "error", "visit", "repeat", "wall_ns", "cpu_ns", *phases, "result", "expected", "ok",
               "peak_rss", "setup_ns", "teardown_ns", "warmup", "cpus_granted", "cpus", "peak_rss_children",
               "probe_wall_ns", "canary_ns", "slowdown", "started"]
-    return [*CELL_COLUMNS, *params, *options, *middle]
+    known = [*CELL_COLUMNS, *params, *options, *middle]
+    return known + [c for c in columns if c not in known]  # a column added later is kept, never dropped
 
 
 def frame(run_id: str, records: Sequence[Record]) -> pd.DataFrame:

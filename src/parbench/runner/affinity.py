@@ -7,18 +7,10 @@ exists confines the whole cell (threads, processes, BLAS threads) to the granted
 from __future__ import annotations
 
 import contextlib
-import os
 
 import psutil
 
-
-def usable_cpus() -> list[int]:
-    """The CPUs this process may run on (its affinity mask), sorted."""
-    try:
-        return sorted(psutil.Process().cpu_affinity() or [])
-    except (AttributeError, psutil.Error):  # no affinity support on this platform: every CPU
-        return list(range(os.cpu_count() or 1))
-
+from parbench.cpus import usable_cpus
 
 # A CPU counts as taken when someone kept it this busy: below, load is the driver's own chatter and timer
 # granularity, and ranking by it would move cells between CPUs for nothing.

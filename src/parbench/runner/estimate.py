@@ -8,11 +8,14 @@ replaces them with this machine's: the python loop, memory and pipe bandwidth, p
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from parbench import registry
 from parbench.runner.plan import PlannedCell
 
 # Strategies that start a Process per worker on every run; of those, the ones whose input travels per
@@ -68,6 +71,19 @@ def _item_count(params: Mapping[str, Any]) -> int:
     return int(params.get("size", 1))
 
 
+@functools.cache
+def _input_bytes(workload: str, params: str) -> int:
+    """What the workload's input weighs (its bytes_touched), for the copies a strategy makes of it."""
+    try:
+        return registry.get_workload(workload).from_params(json.loads(params)).bytes_touched()
+    except Exception:  # a plugin that cannot say: no copy cost estimated, the sweep still runs
+        return 0
+
+
+def _nbytes(planned: PlannedCell) -> int:
+    return _input_bytes(planned.cell.workload, json.dumps(dict(planned.cell.params), sort_keys=True))
+
+
 def _compute_s(planned: PlannedCell, costs: Costs, cpus: int) -> float:
     """The run's compute part: the work over the workers that can really run at once."""
     cell, params = planned.cell, planned.cell.params
@@ -91,7 +107,7 @@ def _pooled(planned: PlannedCell) -> bool:
 def _run_s(planned: PlannedCell, costs: Costs, cpus: int) -> float:
     cell = planned.cell
     run = _compute_s(planned, costs, cpus)
-    nbytes = _item_count(cell.params) * 8 if cell.workload == "array-sum" else 0
+    nbytes = _nbytes(planned)
     pickled = cell.start_method in ("spawn", "forkserver") and cell.strategy in COPY_WHEN_PICKLED
     if cell.strategy in PER_RUN_PROCESSES:
         run += cell.workers * costs.start_s.get(cell.start_method or "fork", 0.05)
@@ -115,7 +131,7 @@ def estimate_cell(planned: PlannedCell, repeat: int, warmup: int, cpus: int, cos
     """Seconds the driver will spend on this cell, start to end."""
     if planned.unavailable:
         return 0.0
-    nbytes = _item_count(planned.cell.params) * 8 if planned.cell.workload == "array-sum" else 0
+    nbytes = _nbytes(planned)
     runs = (repeat + warmup) * (_run_s(planned, costs, cpus) + costs.repeat_s)
     canary = costs.canary_s * min(planned.cell.workers, cpus)
     return costs.probe_s + canary + nbytes / costs.input_bytes_per_s + _setup_s(planned, costs) + runs
@@ -123,11 +139,6 @@ def estimate_cell(planned: PlannedCell, repeat: int, warmup: int, cpus: int, cos
 
 # Besides the cells: calibration at the start, the summary and report.html at the end (seconds, measured here).
 FIXED_S = 4.0
-
-
-def estimate_plan(cells: Sequence[PlannedCell], repeat: int, warmup: int, cpus: int,
-                  costs: Costs = Costs()) -> float:
-    return FIXED_S + sum(estimate_cell(c, repeat, warmup, cpus, costs) for c in cells)
 
 
 def total_estimate(visits: Sequence[PlannedCell], per_cell: Mapping[str, float]) -> float:

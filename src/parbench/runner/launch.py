@@ -22,7 +22,6 @@ from parbench.errors import StrategyError
 from parbench.runner.probe import ProbeRequest
 
 PROBE_MODULE = "parbench.runner.probe"
-ISOLATIONS = ("fork", "exec")
 SERVER_START_TIMEOUT_S = 120.0
 
 
@@ -50,10 +49,9 @@ class ExecLauncher:
         with out.open("wb") as out_file, err.open("wb") as err_file:
             proc = subprocess.Popen([sys.executable, "-m", PROBE_MODULE], stdin=subprocess.PIPE, stdout=out_file,
                                     stderr=err_file, start_new_session=True, close_fds=True)
-        with contextlib.suppress(BrokenPipeError):  # it died before reading: its exit code says why
-            assert proc.stdin is not None
+        assert proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError), proc.stdin:  # it died before reading: its exit code says why
             proc.stdin.write(request.to_json().encode())
-            proc.stdin.close()
         return Launched(proc.pid, proc.wait)
 
     def close(self) -> None:
@@ -68,6 +66,7 @@ class ForkServer:
         self.proc: subprocess.Popen[str] | None = None
 
     def _start(self) -> subprocess.Popen[str]:
+        self.close()  # a server that died: its pipes
         with self.err_path.open("ab") as err:
             proc = subprocess.Popen([sys.executable, "-m", PROBE_MODULE, "--serve"], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1,

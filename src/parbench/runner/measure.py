@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from parbench import registry
+from parbench.cpus import usable_cpus
 from parbench.errors import StrategyError, Unavailable, WorkerDied
 from parbench.results.schema import Cell, Record, Sample, Status
 from parbench.strategies.base import Context, PhaseClock, Strategy
@@ -172,12 +173,5 @@ def measure(cell: Cell, repeat: int, warmup: int = 0,
                                     cell.options))
     life = _live(strategy, expected, warmup, repeat, on_sample)
     return Record(cell, life.status(), expected, tuple(life.samples), warmup, life.setup_ns, life.teardown_ns,
-                  tuple(_affinity()), _own_peak_rss(), life.peak_children, life.error, strategy.extra(), started,
+                  tuple(usable_cpus()), _own_peak_rss(), life.peak_children, life.error, strategy.extra(), started,
                   strategy_cls.family)
-
-
-def _affinity() -> list[int]:
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return list(range(os.cpu_count() or 1))

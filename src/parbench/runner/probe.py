@@ -96,6 +96,8 @@ def _forked_probe(job: dict[str, Any]) -> int:
     err = os.open(job["err"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     for fd, target in ((0, null), (1, err), (2, err)):
         os.dup2(target, fd)
+    for fd in {null, err} - {0, 1, 2}:  # duplicated onto 0-2: the originals would only leak into every worker
+        os.close(fd)
     try:
         with Path(job["out"]).open("w") as out:
             return _measure_into(ProbeRequest.from_dict(job["request"]), out)

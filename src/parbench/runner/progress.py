@@ -46,11 +46,11 @@ class SweepProgress:
         self.done = done_before
         self.postponed = 0
         self.live = console.is_terminal
-        # The cell's label comes last: on a narrow terminal it is the one cut short, never the bar or the ETA.
         def fixed(width: int) -> Column:
             return Column(min_width=width, no_wrap=True)
 
-        # The cell's label comes last and is cut to what the other columns leave (see _fit).
+        # The cell's label comes last, cut to what the other columns leave (_fit): on a narrow terminal it is
+        # the one cut short, never the bar or the ETA.
         self.progress = Progress(TextColumn("{task.fields[count]}", table_column=fixed(9)),
                                  BarColumn(bar_width=20, table_column=fixed(20)),
                                  TextColumn("{task.percentage:>3.0f}%", table_column=fixed(4)),

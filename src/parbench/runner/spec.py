@@ -35,17 +35,17 @@ from pathlib import Path
 from typing import Any
 
 from parbench import registry
+from parbench.cpus import usable_cpus
 from parbench.errors import UserError
 from parbench.params import did_you_mean, parse_float, parse_int, resolve
-from parbench.runner.affinity import usable_cpus
 from parbench.runner.cells import check_start_method, check_workers, default_start_method
-from parbench.runner.launch import ISOLATIONS
 from parbench.runner.presets import PRESETS
 
 Layer = dict[str, Any]
 MAX_REPEAT = 10_000
 MAX_ROUNDS = 100
 MAX_TIMEOUT_S = 86_400.0
+ISOLATIONS = ("fork", "exec")  # how a probe starts: forked from a probe server, or a new interpreter
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,12 @@ from typing import Protocol
 import psutil
 
 from parbench import registry
+from parbench.cpus import usable_cpus
 from parbench.interrupts import held
+from parbench.processes import alive
 from parbench.results.schema import SLOW_MACHINE, Record, Status
 from parbench.results.store import RunStore
-from parbench.runner.affinity import forget_load, least_busy, usable_cpus
+from parbench.runner.affinity import forget_load, least_busy
 from parbench.runner.canary import slowdown
 from parbench.runner.launch import Launcher, LaunchError, launcher
 from parbench.runner.measure import now_iso
@@ -125,26 +127,18 @@ def _group_members(pgid: int) -> list[psutil.Process]:
     return found
 
 
-def _alive(proc: psutil.Process) -> bool:
-    # An exited orphan stays a zombie until init reaps it (slowly, in some containers): it counts as gone.
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
 def _finish_off(procs: Sequence[psutil.Process], grace: float) -> None:
     """Give leftover processes `grace` seconds to exit by themselves, then SIGKILL the rest."""
     deadline = time.monotonic() + grace
-    alive = [p for p in procs if _alive(p)]
-    while alive and time.monotonic() < deadline:
+    running = [p for p in procs if alive(p)]
+    while running and time.monotonic() < deadline:
         time.sleep(0.01)
-        alive = [p for p in alive if _alive(p)]
-    for proc in alive:
+        running = [p for p in running if alive(p)]
+    for proc in running:
         with contextlib.suppress(psutil.Error):
             proc.kill()
     end = time.monotonic() + 5
-    while any(_alive(p) for p in alive) and time.monotonic() < end:
+    while any(alive(p) for p in running) and time.monotonic() < end:
         time.sleep(0.01)
 
 
@@ -174,7 +168,7 @@ class Probe:
         deadline = time.monotonic() + seconds
         while True:
             try:
-                gone = not _alive(psutil.Process(self.pid))
+                gone = not alive(psutil.Process(self.pid))
             except psutil.NoSuchProcess:
                 gone = True
             if gone or time.monotonic() >= deadline:

@@ -12,12 +12,16 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
-from parbench.results.schema import Record
-from parbench.runner.affinity import usable_cpus
+from parbench.cpus import usable_cpus
+from parbench.interrupts import Interrupted, interruptible
+from parbench.results.schema import Cell, Record
 from parbench.runner.cells import make_cell
-from parbench.runner.launch import ForkServer
+from parbench.runner.launch import ForkServer, Launched
+from parbench.runner.plan import PlannedCell
 from parbench.runner.probe import ProbeRequest
+from parbench.runner.sweep import Limits, measure_isolated
 
 
 def _request(workers: int) -> ProbeRequest:
@@ -80,3 +84,29 @@ def test_pool_workers_of_a_probe_die_on_sigterm_instead_of_inheriting_its_handle
         assert launched.reap() == 0
     finally:
         server.close()
+
+
+class _InterruptedLauncher:
+    """Starts a real stand-in probe (a sleeping interpreter in its own session), and a Ctrl-C lands before the
+    launcher has returned its pid: the window where a probe used to outlive the sweep."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def launch(self, request: ProbeRequest, out: Path, err: Path) -> Launched:
+        self.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+        signal.raise_signal(signal.SIGINT)
+        return Launched(self.proc.pid, self.proc.wait)
+
+    def close(self) -> None:
+        return None
+
+
+def test_ctrl_c_while_a_probe_is_launched_still_stops_that_probe(tmp_path: Path) -> None:
+    launcher = _InterruptedLauncher()
+    cell = PlannedCell(Cell("array-sum", {"size": 10, "kernel": "python", "fill": "arange"}, "sequential", 1),
+                       "sequential")
+    with pytest.raises(Interrupted), interruptible():
+        measure_isolated(cell, Limits(1, 0, 30), launcher, tmp_path)
+    assert launcher.proc is not None
+    assert launcher.proc.poll() is not None  # stopped and reaped, not left running for 60 s

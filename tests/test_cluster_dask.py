@@ -83,3 +83,32 @@ def test_unreachable_scheduler_fails_within_the_timeout() -> None:
     assert raw["status"] == "ERROR"
     assert "tcp://127.0.0.1:9" in raw["error"]
     assert raw["samples"] == []
+
+
+def test_cluster_stops_when_the_client_close_fails() -> None:
+    """client.close() timing out must not skip cluster.close(): the worker processes stop all the same."""
+    from parbench.strategies.base import Context
+    from parbench.strategies.dask_cluster import DaskStrategy
+    from parbench.workloads.delayed_square import DelayedSquare
+
+    before = _scratch()
+    strategy = DaskStrategy(Context(DelayedSquare.from_params({"size": 2, "delay": 0}), None, 1))
+    try:
+        strategy.setup()
+        workers = _worker_processes()
+        assert workers
+        client = strategy.client
+
+        def close(timeout: float | None = None) -> None:
+            del client.close  # once: Client.__del__ closes again
+            client.close(timeout=timeout)
+            raise TimeoutError("client close timed out")
+
+        client.close = close
+    except BaseException:
+        strategy.teardown()
+        raise
+    with pytest.raises(TimeoutError, match="client close timed out"):
+        strategy.teardown()
+    assert psutil.wait_procs(workers, timeout=10)[1] == []
+    assert _scratch() == before

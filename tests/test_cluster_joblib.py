@@ -4,6 +4,8 @@ used loky, so the process must be one that ends): exact results, no loky process
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -49,3 +51,34 @@ def test_loky_gives_the_exact_result_and_leaves_nothing(workload: str, workers: 
     assert raw["extra"]["backend"] == ("loky" if workers > 1 else "sequential")  # joblib's own n_jobs=1 rule
     assert _loky_processes(since) == []
     assert _joblib_shm() <= shm_before
+
+
+# Runs in a fresh process (loky's resource tracker lives as long as the process that used loky): Parallel's
+# __exit__ fails in teardown; the loky workers must be gone all the same, while this process still lives (loky
+# workers also end once their parent is gone, which would hide a teardown that skipped them).
+_EXIT_FAILS = """
+import psutil
+from parbench.strategies.base import Context
+from parbench.strategies.joblib_loky import JoblibStrategy
+from parbench.workloads.delayed_square import DelayedSquare
+
+strategy = JoblibStrategy(Context(DelayedSquare.from_params({"size": 2, "delay": 0}), None, 2))
+strategy.setup()
+workers = [p for p in psutil.Process().children() if "resource_tracker" not in " ".join(p.cmdline())]
+def fail(*args):
+    raise RuntimeError("exit failed")
+strategy.parallel.__exit__ = fail
+try:
+    strategy.teardown()
+except RuntimeError as exc:
+    print("raised", exc)
+print(len(workers), len(psutil.wait_procs(workers, timeout=10)[1]))
+"""
+
+
+def test_loky_workers_stop_when_parallel_exit_fails() -> None:
+    """Parallel.__exit__ raising in teardown does not skip the executor's terminate: no loky worker left."""
+    proc = subprocess.run([sys.executable, "-c", _EXIT_FAILS], capture_output=True, text=True, timeout=90,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["raised exit failed", "2 0"]  # 2 workers, none left alive

@@ -24,6 +24,22 @@ def test_plugin_parts_are_listed(plugin_env: dict[str, str]) -> None:
     assert "pbplugin.missing" in strategies["broken"]["reason"]
 
 
+def test_plugin_missing_part_of_the_protocol_is_listed_as_broken(plugin_env: dict[str, str]) -> None:
+    """A strategy class that skips BaseStrategy and lacks members the CLI uses is broken, named with what it
+    lacks, instead of crashing `list` or a sweep's planning with an AttributeError."""
+    result = run_cli(["list", "--json"], env=plugin_env)
+    assert result.rc == 0, result.err
+    bare = {s["name"]: s for s in json.loads(result.out)["strategies"]}["bare"]
+    assert bare["available"] is False
+    assert "not a strategy" in bare["reason"]
+    assert all(m in bare["reason"] for m in ("by_name_only", "extra", "max_workers", "options", "summary",
+                                             "uses_start_method"))
+    planned = run_cli(["sweep", "--strategies", "family:sequential", "--workers", "1", "--dry-run"], env=plugin_env)
+    assert planned.rc == 0 and "Traceback" not in planned.err, planned.err
+    named = run_cli(["run", "--strategy", "bare"], env=plugin_env)
+    assert named.rc == 2 and "is broken" in named.err and "Traceback" not in named.err
+
+
 def test_broken_plugin_does_not_break_the_table(plugin_env: dict[str, str]) -> None:
     """The human `list` still works and shows the broken plugin's reason."""
     result = run_cli(["list"], env=plugin_env)

@@ -75,15 +75,24 @@ def _load(name: str, target: str, origin: str, loader: Callable[[], Any], check:
     return Entry(name, target, origin, obj=None if problem else obj, error=problem)
 
 
+def _members(protocol: type) -> list[str]:
+    """The attributes and methods a protocol declares (its annotations and its public definitions)."""
+    return sorted({*protocol.__annotations__, *(n for n in vars(protocol) if not n.startswith("_"))})
+
+
+def _missing(obj: Any, protocol: type, kind: str) -> str | None:
+    # Every member the CLI may use, not a few: a plugin class that passed a partial check would crash
+    # `list` or a sweep's planning later with an AttributeError instead of being listed as broken.
+    missing = [m for m in _members(protocol) if not hasattr(obj, m)]
+    return f"not a {kind} (missing {', '.join(missing)})" if missing else None
+
+
 def _check_strategy(obj: Any) -> str | None:
-    missing = [a for a in ("name", "family", "available", "setup", "run", "teardown") if not hasattr(obj, a)]
-    return f"not a strategy (missing {', '.join(missing)})" if missing else None
+    return _missing(obj, Strategy, "strategy")
 
 
 def _check_workload(obj: Any) -> str | None:
-    missing = [a for a in ("name", "parameters", "from_params", "make_input", "tasks", "kernel", "expected")
-               if not hasattr(obj, a)]
-    return f"not a workload (missing {', '.join(missing)})" if missing else None
+    return _missing(obj, Workload, "workload")
 
 
 def _collect(builtins: dict[str, str], group: str, check: Callable[[Any], str | None]) -> dict[str, Entry[Any]]:

@@ -59,7 +59,7 @@ class Plan:
 
 def _family_members(family: str) -> list[str]:
     return [name for name, entry in registry.strategies().items()
-            if entry.obj is not None and entry.obj.family == family and not getattr(entry.obj, "by_name_only", False)]
+            if entry.obj is not None and entry.obj.family == family and not entry.obj.by_name_only]
 
 
 def select_strategies(selectors: tuple[str, ...], lenient: bool) -> tuple[list[str], list[str]]:

@@ -7,22 +7,25 @@ which the harness calls even when setup or run raised.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 import numpy as np
 
 from parbench.errors import StrategyError, WorkerDied
 from parbench.interrupts import worker_signals
 from parbench.params import Param
-from parbench.workloads.base import Task, Workload
+from parbench.workloads.base import Task, Workload, split_range
 
 Family = Literal["sequential", "threads", "processes", "distributed"]
 START_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
@@ -48,9 +51,12 @@ class Context:
     def shares(self) -> list[list[Task]]:
         """The tasks in at most `workers` contiguous groups, one per worker, none empty."""
         tasks = self.tasks()
-        parts = min(self.workers, len(tasks))
-        bounds = [len(tasks) * i // parts for i in range(parts + 1)]
-        return [tasks[bounds[i] : bounds[i + 1]] for i in range(parts)]
+        return [tasks[group.lo : group.hi] for group in split_range(len(tasks), self.workers)]
+
+    def payload(self) -> list[tuple[Workload, np.ndarray | None, Task]]:
+        """One `run_task` call's arguments per task: the workload, the task's slice (a view) and the task."""
+        workload, data = self.workload, self.data
+        return [(workload, workload.chunk(data, task), task) for task in self.tasks()]
 
 
 class PhaseClock:
@@ -75,7 +81,6 @@ class PhaseClock:
         return self.totals
 
 
-@runtime_checkable
 class Strategy(Protocol):
     """How work is spread. Instances are built per cell from a Context."""
 
@@ -85,6 +90,7 @@ class Strategy(Protocol):
     uses_start_method: ClassVar[bool]
     options: ClassVar[tuple[Param, ...]]
     max_workers: ClassVar[int | None]
+    by_name_only: ClassVar[bool]
 
     @classmethod
     def available(cls, start_method: str | None = None) -> str | None: ...
@@ -104,6 +110,8 @@ class BaseStrategy:
     uses_start_method: ClassVar[bool] = False
     options: ClassVar[tuple[Param, ...]] = ()
     max_workers: ClassVar[int | None] = None
+    # A sweep runs it only when named: a family or a preset asking for "processes" wants working strategies.
+    by_name_only: ClassVar[bool] = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -134,6 +142,31 @@ class ProcessStrategy(BaseStrategy):
 
     family: ClassVar[Family] = "processes"
     uses_start_method: ClassVar[bool] = True
+
+
+def preload(module: str) -> None:
+    """Import `module` in a pool or cluster worker, so that the first timed run does not pay for it. Returns
+    nothing: a module does not pickle back."""
+    importlib.import_module(module)
+
+
+def run_task(workload: Workload, chunk: np.ndarray | None, task: Task) -> int:
+    """One task in a pool or cluster worker. Scattered arrays may arrive unaligned (any byte offset of a
+    transport's frames): the kernel copies them then."""
+    return workload.kernel(chunk, task)
+
+
+def shutdown_executor(executor: Executor | None, failed: bool) -> None:
+    """Shut a pool executor down. After a failed or interrupted run a task may still be running (hung, or
+    ignoring the Ctrl-C the parent took), so waiting for it could take forever: worker processes are
+    terminated first, and threads, which cannot be stopped, are not waited for."""
+    if executor is None:
+        return
+    is_process_pool = isinstance(executor, ProcessPoolExecutor)
+    if failed and is_process_pool:
+        for proc in list((executor._processes or {}).values()):  # type: ignore[attr-defined]  # the only handle
+            proc.terminate()  # workers hold no state worth a graceful end
+    executor.shutdown(wait=is_process_pool or not failed, cancel_futures=True)
 
 
 def compute_share(workload: Workload, window: np.ndarray | None, offset: int, tasks: Sequence[Task]) -> int:
@@ -170,7 +203,8 @@ def _crew_entry(conn: multiprocessing.connection.Connection, target: Callable[..
 
 
 class Crew:
-    """Processes started for one run. Each calls `target(conn, *args)` and reports on its own pipe.
+    """Processes started for one run. Each calls `target(conn, *args)` and reports on its own pipe. A context
+    manager: leaving it stops them all.
 
     `wait()` returns the reported values in worker order, and turns a worker that raised, died (even by
     SIGKILL) or never answered into a StrategyError instead of a hang.
@@ -194,16 +228,18 @@ class Crew:
             self.procs.append(proc)
             child.close()  # so the parent sees EOF when the worker dies
 
-    def wait(self, timeout: float | None = None) -> list[Any]:
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def wait(self) -> list[Any]:
         values: list[Any] = [None] * len(self.conns)
         pending = dict(enumerate(self.conns))
-        deadline = None if timeout is None else time.monotonic() + timeout
         while pending:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
             waitables = [*pending.values(), *(self.procs[i].sentinel for i in pending)]
-            ready = multiprocessing.connection.wait(waitables, left)
-            if not ready:
-                raise StrategyError(f"{len(pending)} worker(s) did not answer within {timeout:g} s")
+            ready = multiprocessing.connection.wait(waitables)
             for i in [i for i, c in pending.items() if c in ready or self.procs[i].sentinel in ready]:
                 values[i] = self._receive(i)
                 del pending[i]

@@ -17,13 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
 from parbench.errors import StrategyError
 from parbench.params import Param
-from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, describe_exception
+from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, describe_exception, preload, run_task
 from parbench.strategies.optional import installed
-from parbench.workloads.base import Task, Workload
 
 OPTIONS: tuple[Param, ...] = (
     Param("dask_scheduler", str, "", "address of a running dask scheduler, e.g. tcp://10.0.0.1:8786 "
@@ -31,15 +28,6 @@ OPTIONS: tuple[Param, ...] = (
     Param("cluster_timeout", float, 60.0, "seconds to wait for workers to join, and for the next task to finish",
           minimum=0.1),
 )
-
-
-def _dask_task(workload: Workload, chunk: np.ndarray | None, task: Task) -> int:
-    # Scattered arrays may arrive unaligned (any byte offset of dask's frames): the kernel copies them then.
-    return workload.kernel(chunk, task)
-
-
-def _import(module: str) -> None:
-    importlib.import_module(module)
 
 
 def _distributed() -> Any:
@@ -89,7 +77,7 @@ class DaskStrategy(BaseStrategy):
                 self.client = client_class(self.cluster, timeout=self.timeout)
             self.workers = self._pick_workers()
             # Every worker imports the workload's module now, so the first run does not pay for it.
-            self.client.run(_import, type(self.ctx.workload).__module__, workers=self.workers)
+            self.client.run(preload, type(self.ctx.workload).__module__, workers=self.workers)
         except StrategyError:
             raise
         except Exception as exc:
@@ -121,15 +109,14 @@ class DaskStrategy(BaseStrategy):
 
     def run(self, clock: PhaseClock) -> int:
         ctx, client = self.ctx, self.client
-        tasks = ctx.tasks()
         try:
             clock.mark("scatter")
-            chunks: list[Any] = [ctx.workload.chunk(ctx.data, task) for task in tasks]
+            workloads, slices, tasks = zip(*ctx.payload(), strict=True)
+            chunks: list[Any] = list(slices)
             if ctx.data is not None:
                 chunks = client.scatter(chunks, workers=self.workers, hash=False)
             clock.mark("compute")
-            futures = client.map(_dask_task, [ctx.workload] * len(tasks), chunks, tasks, pure=False,
-                                 workers=self.workers)
+            futures = client.map(run_task, workloads, chunks, tasks, pure=False, workers=self.workers)
             self._wait(futures)
             clock.mark("gather")
             partials = client.gather(futures)
@@ -155,10 +142,12 @@ class DaskStrategy(BaseStrategy):
         client, self.client = self.client, None
         cluster, self.cluster = self.cluster, None
         try:
-            if client is not None:
-                client.close(timeout=self.timeout)
-            if cluster is not None:
-                cluster.close(timeout=self.timeout)  # stops the nannies and their worker processes
+            try:
+                if client is not None:
+                    client.close(timeout=self.timeout)
+            finally:  # also when the client's close timed out: the cluster's worker processes must stop
+                if cluster is not None:
+                    cluster.close(timeout=self.timeout)  # stops the nannies and their worker processes
         finally:
             config, self.config = self.config, None
             if config is not None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from parbench.errors import StrategyError, UserError
+from parbench.workloads.base import split_range
 
 # dispynode's own default: dispy_port 9700, so the node listens on 9701.
 DEFAULT_NODE_PORT = 9701
@@ -76,7 +77,7 @@ def free_port(host: str) -> int:
 
 def spread(total: int, parts: int) -> list[int]:
     """`total` in `parts` shares differing by at most one: spread(5, 2) == [2, 3]."""
-    return [total * (i + 1) // parts - total * i // parts for i in range(parts)]
+    return [task.hi - task.lo for task in split_range(total, parts)]
 
 
 def split_cpus(workers: int, cpus: int) -> list[int]:

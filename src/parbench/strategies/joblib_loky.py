@@ -9,23 +9,11 @@ alive after Parallel returns (to reuse it): teardown shuts it down, so no loky w
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, ClassVar
 
-import numpy as np
-
 from parbench.errors import StrategyError
-from parbench.strategies.base import BaseStrategy, Family, PhaseClock, describe_exception
+from parbench.strategies.base import BaseStrategy, Family, PhaseClock, describe_exception, preload, run_task
 from parbench.strategies.optional import installed
-from parbench.workloads.base import Task, Workload
-
-
-def _joblib_task(workload: Workload, chunk: np.ndarray | None, task: Task) -> int:
-    return workload.kernel(chunk, task)
-
-
-def _import(module: str) -> None:
-    importlib.import_module(module)
 
 
 class JoblibStrategy(BaseStrategy):
@@ -45,25 +33,28 @@ class JoblibStrategy(BaseStrategy):
     def setup(self) -> None:
         from joblib import Parallel, delayed
 
-        self.parallel: Any = Parallel(n_jobs=self.ctx.workers, backend="loky")
-        self.parallel.__enter__()
+        self.clean = False  # until a call has returned: teardown then kills the workers instead of waiting
+        parallel: Any = Parallel(n_jobs=self.ctx.workers, backend="loky")
+        parallel.__enter__()
+        self.parallel = parallel  # only once entered: teardown exits what was entered, nothing else
         # joblib runs n_jobs=1 in this process (its SequentialBackend): recorded, since that is what users get.
         backend = self.parallel._backend
         self.backend = "sequential" if type(backend).__name__ == "SequentialBackend" else "loky"
         # The executor loky keeps alive after the context: private, but the only handle to shut it down.
         self.executor = getattr(backend, "_workers", None)
         module = type(self.ctx.workload).__module__
-        self._call(delayed(_import)(module) for _ in range(self.ctx.workers))
+        self._call(delayed(preload)(module) for _ in range(self.ctx.workers))
+        self.clean = True
 
     def run(self, clock: PhaseClock) -> int:
         from joblib import delayed
 
-        ctx = self.ctx
         clock.mark("compute")  # includes joblib's memory-mapping of the slices: it happens while dispatching
-        partials = self._call(delayed(_joblib_task)(ctx.workload, ctx.workload.chunk(ctx.data, task), task)
-                              for task in ctx.tasks())
+        self.clean = False
+        partials = self._call(delayed(run_task)(*item) for item in self.ctx.payload())
+        self.clean = True
         clock.mark("gather")
-        return ctx.workload.combine(int(p) for p in partials)
+        return self.ctx.workload.combine(int(p) for p in partials)
 
     def _call(self, calls: Any) -> list[Any]:
         try:
@@ -76,10 +67,14 @@ class JoblibStrategy(BaseStrategy):
         if parallel is None:
             return
         self.parallel = None
-        parallel.__exit__(None, None, None)
         executor = getattr(self, "executor", None) or getattr(parallel._backend, "_workers", None)
-        if executor is not None:
-            executor.terminate(kill_workers=False)  # joins the workers, removes the memory-mapping folder
+        try:
+            parallel.__exit__(None, None, None)
+        finally:
+            if executor is not None:
+                # Removes the memory-mapping folder. After a failed or interrupted call a task may still run
+                # (hung, or ignoring the Ctrl-C the parent took): kill the workers rather than wait for it.
+                executor.terminate(kill_workers=not getattr(self, "clean", True))
 
     def extra(self) -> dict[str, Any]:
         import joblib

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing.connection
+from multiprocessing.managers import SyncManager
 from typing import Any, ClassVar
 
 import numpy as np
 
+from parbench.interrupts import worker_signals
 from parbench.strategies.base import Crew, PhaseClock, ProcessStrategy, compute_share, window_of
 from parbench.workloads.base import Task, Workload
 
@@ -23,23 +25,24 @@ class ManagerDict(ProcessStrategy):
     summary: ClassVar[str] = "a Process per worker per run; partials written into a Manager().dict() proxy"
 
     def setup(self) -> None:
-        self.manager = self.ctx.mp().Manager()
+        # mp.Manager() without its default: the server is a worker too, so Ctrl-C is left to this process
+        # (else the server dies of it and the next proxy call is a bare EOFError, not a worker failure).
+        manager = SyncManager(ctx=self.ctx.mp())
+        manager.start(worker_signals)
+        self.manager = manager
 
     def run(self, clock: PhaseClock) -> int:
         clock.mark("spawn")
         ctx, shares = self.ctx, self.ctx.shares()
         results = self.manager.dict()
         args = [(ctx.workload, window_of(ctx.data, tasks), tasks, i, results) for i, tasks in enumerate(shares)]
-        crew = Crew(ctx.mp(), _manager_worker, args)
-        try:
+        with Crew(ctx.mp(), _manager_worker, args) as crew:
             crew.start()
             clock.mark("compute")
             crew.wait()
             clock.mark("gather")
             partials = results.copy()
             return ctx.workload.combine(partials[i] for i in range(len(shares)))
-        finally:
-            crew.stop()
 
     def teardown(self) -> None:
         manager = getattr(self, "manager", None)

@@ -28,8 +28,7 @@ class ProcessPipe(ProcessStrategy):
     def run(self, clock: PhaseClock) -> int:
         clock.mark("spawn")
         ctx, shares = self.ctx, self.ctx.shares()
-        crew = Crew(ctx.mp(), _pipe_worker, [(ctx.workload, tasks, ctx.data is not None) for tasks in shares])
-        try:
+        with Crew(ctx.mp(), _pipe_worker, [(ctx.workload, tasks, ctx.data is not None) for tasks in shares]) as crew:
             crew.start()
             clock.mark("scatter")
             for conn, tasks in zip(crew.conns, shares, strict=True):
@@ -40,8 +39,6 @@ class ProcessPipe(ProcessStrategy):
             partials = crew.wait()
             clock.mark("gather")
             return ctx.workload.combine(partials)
-        finally:
-            crew.stop()
 
 
 def _send_quietly(conn: multiprocessing.connection.Connection, window: np.ndarray) -> None:

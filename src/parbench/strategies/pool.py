@@ -6,22 +6,21 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ClassVar
 
-import numpy as np
-
 from parbench.errors import StrategyError, WorkerDied
 from parbench.interrupts import worker_signals
 from parbench.params import Param
-from parbench.strategies.base import PhaseClock, ProcessStrategy, describe_exception, describe_exit
-from parbench.workloads.base import Task, Workload
+from parbench.strategies.base import (
+    PhaseClock,
+    ProcessStrategy,
+    describe_exception,
+    describe_exit,
+    run_task,
+    shutdown_executor,
+)
 
 _CHUNKSIZE = Param("chunksize", int, 0, "tasks per message to a worker (0: the library's own choice)", minimum=0)
 # How often the Pool is checked for dead workers while a map is pending.
 _POLL_S = 0.05
-
-
-def _pool_task(item: tuple[Workload, np.ndarray | None, Task]) -> int:
-    workload, chunk, task = item
-    return workload.kernel(chunk, task)
 
 
 def _noop(_: object) -> None:
@@ -29,13 +28,9 @@ def _noop(_: object) -> None:
 
 
 class _Mapped(ProcessStrategy):
-    """The payload both pools map: (workload, the task's slice, task), pickled by the pool itself."""
+    """Both pools map `run_task` over the payload (workload, the task's slice, task), pickled by the pool."""
 
     options: ClassVar[tuple[Param, ...]] = (_CHUNKSIZE,)
-
-    def payload(self) -> list[tuple[Workload, np.ndarray | None, Task]]:
-        workload, data = self.ctx.workload, self.ctx.data
-        return [(workload, workload.chunk(data, task), task) for task in self.ctx.tasks()]
 
     def chunksize(self) -> int:
         return int(self.ctx.options.get("chunksize", 0))
@@ -55,7 +50,7 @@ class PoolMap(_Mapped):
 
     def run(self, clock: PhaseClock) -> int:
         clock.mark("compute")
-        pending = self.pool.map_async(_pool_task, self.payload(), self.chunksize() or None)
+        pending = self.pool.starmap_async(run_task, self.ctx.payload(), self.chunksize() or None)
         while not pending.ready():
             pending.wait(_POLL_S)
             self._check_members()
@@ -85,22 +80,25 @@ class ProcessPoolExecutorStrategy(_Mapped):
     summary: ClassVar[str] = "ProcessPoolExecutor started once; executor.map over the tasks each run"
 
     def setup(self) -> None:
+        self.clean = False  # until a map has returned: teardown then kills the workers instead of waiting
         self.executor = ProcessPoolExecutor(self.ctx.workers, mp_context=self.ctx.mp(), initializer=worker_signals)
         # Workers start lazily; start them all now so runs measure the steady state.
         list(self.executor.map(_noop, range(self.ctx.workers)))
+        self.clean = True
 
     def run(self, clock: PhaseClock) -> int:
         clock.mark("compute")
+        self.clean = False
         try:
-            partials = list(self.executor.map(_pool_task, self.payload(), chunksize=max(1, self.chunksize())))
+            partials = list(self.executor.map(run_task, *zip(*self.ctx.payload(), strict=True),
+                                              chunksize=max(1, self.chunksize())))
         except BrokenProcessPool as exc:
             raise WorkerDied(f"a pool worker died: {exc}") from exc
         except Exception as exc:
             raise StrategyError(f"a pool worker raised {describe_exception(exc)}") from exc
+        self.clean = True
         clock.mark("gather")
         return self.ctx.workload.combine(partials)
 
     def teardown(self) -> None:
-        executor = getattr(self, "executor", None)
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+        shutdown_executor(getattr(self, "executor", None), failed=not getattr(self, "clean", True))

@@ -30,19 +30,18 @@ class ProcessQueue(ProcessStrategy):
         ctx, shares = self.ctx, self.ctx.shares()
         mp = ctx.mp()
         inbox, outbox = mp.Queue(), mp.Queue()
-        crew = Crew(mp, _queue_worker, [(ctx.workload, inbox, outbox)] * len(shares))
         try:
-            crew.start()
-            clock.mark("scatter")
-            # Queue.put hands the object to a feeder thread: pickling and writing overlap with compute.
-            for index, tasks in enumerate(shares):
-                inbox.put((index, tasks, window_of(ctx.data, tasks)))
-            clock.mark("compute")
-            crew.wait()
-            clock.mark("gather")
-            return ctx.workload.combine(_drain(outbox, len(shares)))
+            with Crew(mp, _queue_worker, [(ctx.workload, inbox, outbox)] * len(shares)) as crew:
+                crew.start()
+                clock.mark("scatter")
+                # Queue.put hands the object to a feeder thread: pickling and writing overlap with compute.
+                for index, tasks in enumerate(shares):
+                    inbox.put((index, tasks, window_of(ctx.data, tasks)))
+                clock.mark("compute")
+                crew.wait()
+                clock.mark("gather")
+                return ctx.workload.combine(_drain(outbox, len(shares)))
         finally:
-            crew.stop()
             for q in (inbox, outbox):
                 q.cancel_join_thread()  # never block teardown on data a dead worker left unread
                 q.close()

@@ -40,15 +40,13 @@ class _SharedInput(ProcessStrategy):
     def run(self, clock: PhaseClock) -> int:
         clock.mark("spawn")
         shares = self.ctx.shares()
-        crew = Crew(self.ctx.mp(), self.worker(), [self.worker_args(i, t) for i, t in enumerate(shares)])
-        try:
+        self.reset_slots()  # a worker that never writes its slot must not pass off an earlier run's partial
+        with Crew(self.ctx.mp(), self.worker(), [self.worker_args(i, t) for i, t in enumerate(shares)]) as crew:
             crew.start()
             clock.mark("compute")
             crew.wait()
             clock.mark("gather")
             return self.ctx.workload.combine(int(v) for v in self.slots()[: len(shares)])
-        finally:
-            crew.stop()
 
     def worker(self) -> Any:
         raise NotImplementedError
@@ -57,6 +55,9 @@ class _SharedInput(ProcessStrategy):
         raise NotImplementedError
 
     def slots(self) -> Any:
+        raise NotImplementedError
+
+    def reset_slots(self) -> None:
         raise NotImplementedError
 
 
@@ -88,6 +89,9 @@ class MpArray(_SharedInput):
 
     def slots(self) -> Any:
         return self.result[:]
+
+    def reset_slots(self) -> None:
+        self.result[:] = [0] * len(self.result)
 
 
 def _shared_array_worker(conn: multiprocessing.connection.Connection, workload: Workload, in_name: str | None,
@@ -140,6 +144,9 @@ class SharedArrayStrategy(_SharedInput):
     def slots(self) -> Any:
         return self.out
 
+    def reset_slots(self) -> None:
+        self.out[:] = 0
+
     def teardown(self) -> None:
         import SharedArray as sa
 
@@ -155,7 +162,7 @@ def _shared_memory_worker(conn: multiprocessing.connection.Connection, workload:
     try:
         whole = np.ndarray((size + index + 1,), dtype=np.int64, buffer=shm.buf)
         whole[size + index] = compute_share(workload, whole[:size] if has_data else None, 0, tasks)
-        del whole  # release the buffer export, or close() raises BufferError
+        del whole  # no array may outlive close(): it unmaps the memory under it (a later use segfaults)
     finally:
         shm.close()
 
@@ -186,7 +193,13 @@ class SharedMemoryStrategy(_SharedInput):
         return (self.ctx.workload, self.shm.name, self.size, self.ctx.data is not None, tasks, index)
 
     def slots(self) -> Any:
-        return np.ndarray((self.ctx.workers,), dtype=np.int64, buffer=self.shm.buf, offset=self.size * 8).tolist()
+        return self._slot_array().tolist()
+
+    def reset_slots(self) -> None:
+        self._slot_array()[:] = 0
+
+    def _slot_array(self) -> np.ndarray:
+        return np.ndarray((self.ctx.workers,), dtype=np.int64, buffer=self.shm.buf, offset=self.size * _INT64.itemsize)
 
     def teardown(self) -> None:
         shm = getattr(self, "shm", None)

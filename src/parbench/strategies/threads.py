@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from parbench.errors import StrategyError
 from parbench.strategies.base import (
@@ -13,6 +13,8 @@ from parbench.strategies.base import (
     PhaseClock,
     compute_share,
     describe_exception,
+    run_task,
+    shutdown_executor,
     window_of,
 )
 from parbench.workloads.base import Task
@@ -40,12 +42,16 @@ class Threads(BaseStrategy):
                 errors.append(f"thread {i} raised {describe_exception(exc)}")
 
         threads = [threading.Thread(target=work, args=(i, t), daemon=True) for i, t in enumerate(shares)]
-        for thread in threads:
-            thread.start()
-        clock.mark("compute")
-        go.set()
-        for thread in threads:
-            thread.join()
+        started: list[threading.Thread] = []
+        try:
+            for thread in threads:
+                thread.start()
+                started.append(thread)
+            clock.mark("compute")
+        finally:
+            go.set()  # also when a start failed: the threads already started would wait on `go` forever
+            for thread in started:
+                thread.join()
         clock.mark("gather")
         if errors:
             raise StrategyError(errors[0])
@@ -60,23 +66,23 @@ class ThreadPool(BaseStrategy):
     summary: ClassVar[str] = "concurrent.futures.ThreadPoolExecutor.map over the tasks; threads kept warm"
 
     def setup(self) -> None:
+        self.clean = False  # until a map has returned: teardown then does not wait for a thread that may hang
         self.executor = ThreadPoolExecutor(max_workers=self.ctx.workers, thread_name_prefix="parbench")
         # Start every thread now so that runs measure the steady state, not lazy thread creation.
         barrier = threading.Barrier(self.ctx.workers, timeout=60)
         list(self.executor.map(lambda _: barrier.wait(), range(self.ctx.workers)))
+        self.clean = True
 
     def run(self, clock: PhaseClock) -> int:
         clock.mark("compute")
-        workload, data = self.ctx.workload, self.ctx.data
+        self.clean = False
         try:
-            partials = list(self.executor.map(lambda t: workload.kernel(workload.chunk(data, t), t),
-                                              self.ctx.tasks()))
+            partials = list(self.executor.map(run_task, *zip(*self.ctx.payload(), strict=True)))
         except Exception as exc:
             raise StrategyError(f"a pool thread raised {describe_exception(exc)}") from exc
+        self.clean = True
         clock.mark("gather")
-        return workload.combine(partials)
+        return self.ctx.workload.combine(partials)
 
     def teardown(self) -> None:
-        executor: Any = getattr(self, "executor", None)
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+        shutdown_executor(getattr(self, "executor", None), failed=not getattr(self, "clean", True))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 
@@ -39,7 +39,6 @@ def split_range(size: int, parts: int) -> list[Task]:
     return [Task(i, bounds[i], bounds[i + 1]) for i in range(parts)]
 
 
-@runtime_checkable
 class Workload(Protocol):
     """What a strategy needs from a workload."""
 

@@ -73,3 +73,23 @@ class Reversed(BaseStrategy):
         clock.mark("compute")
         workload, data = self.ctx.workload, self.ctx.data
         return workload.combine(workload.kernel(workload.chunk(data, t), t) for t in reversed(self.ctx.tasks()))
+
+
+class Bare:
+    """A strategy written without BaseStrategy that forgot most of the protocol: listed as broken."""
+
+    name: ClassVar[str] = "bare"
+    family: ClassVar[Family] = "sequential"
+
+    @classmethod
+    def available(cls, start_method: str | None = None) -> str | None:
+        return None
+
+    def setup(self) -> None:
+        return None
+
+    def run(self, clock: PhaseClock) -> int:
+        return 0
+
+    def teardown(self) -> None:
+        return None

@@ -28,9 +28,9 @@ from parbench.strategies.dispy_cluster import DispyStrategy
 from parbench.strategies.dispy_nodes import (
     LocalNode,
     free_port,
+    node_cpus,
     start_nodes,
     stop_nodes,
-    usable_cpus,
     wait_serving,
 )
 
@@ -89,7 +89,7 @@ def test_embedded_nodes_give_the_exact_result(workload: str, workers: int) -> No
 
 def test_more_workers_than_cpus_start_more_nodes() -> None:
     """Workers beyond the usable CPUs go to a second node on its own loopback address; the result is exact."""
-    workers = usable_cpus() + 1
+    workers = node_cpus() + 1
     record = measure(make_cell("delayed-square", {"size": 6, "delay": 0}, "dispy", workers), repeat=1)
     assert record.status == "OK", record.error
     assert record.samples[0].result == record.expected == 55

@@ -33,13 +33,13 @@ from parbench.strategies.dispy_nodes import (
     LocalNode,
     NodeAddress,
     free_port,
+    node_cpus,
     parse_nodes,
     read_secret,
     split_cpus,
     spread,
     start_nodes,
     stop_nodes,
-    usable_cpus,
     wait_serving,
 )
 from parbench.strategies.optional import installed
@@ -183,7 +183,7 @@ class DispyStrategy(BaseStrategy):
         self._redirect_logs(dispy)
         if self.remote is None:
             secret = secrets.token_hex(24)
-            self.local = start_nodes(split_cpus(self.ctx.workers, usable_cpus()), secret, self.root)
+            self.local = start_nodes(split_cpus(self.ctx.workers, node_cpus()), secret, self.root)
             wait_serving(self.local, self.timeout)
             shares = [(node.address, node.cpus) for node in self.local]
         else:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from parbench.cpus import usable_cpus
 from parbench.errors import StrategyError, UserError
 from parbench.workloads.base import split_range
 
@@ -86,12 +87,10 @@ def split_cpus(workers: int, cpus: int) -> list[int]:
     return spread(workers, -(-workers // max(1, cpus)))
 
 
-def usable_cpus() -> int:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count() or 1
-    return min(usable, os.cpu_count() or usable)  # dispynode checks -c against cpu_count()
+def node_cpus() -> int:
+    """The CPUs one local node may serve: the usable ones, at most cpu_count() (dispynode checks -c against it)."""
+    usable = len(usable_cpus())
+    return min(usable, os.cpu_count() or usable)
 
 
 def read_secret(path: str) -> str:
@@ -286,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         hosts = _node_hosts(args.count, args.host)
-        cpus = args.cpus or max(1, usable_cpus() // args.count)
+        cpus = args.cpus or max(1, node_cpus() // args.count)
         secret = make_secret_file(Path(args.secret_file).expanduser())
     except UserError as exc:
         print(f"dispy-nodes: error: {exc}", file=sys.stderr)

@@ -149,3 +149,17 @@ def test_phase_medians_add_up_to_one_call_from_cold() -> None:
     assert (medians["setup"], medians["spawn"], medians["compute"], medians["teardown"]) == (1000, 300, 600, 500)
     assert medians["other"] == 100
     assert medians["total"] == 1000 + 1000 + 500
+
+
+def test_phase_medians_come_from_the_visits_summarize_times_the_cell_by() -> None:
+    """A visit measured on a slow machine is left out of the phases as it is of the median: the bars and the
+    median beside them describe the same repeats."""
+    from dataclasses import replace
+
+    slow = replace(_record("pool", 2, 3000, phases={"spawn": 2000, "compute": 1000}), visit=0, slowdown=2.0)
+    steady = replace(_record("pool", 2, 1000, phases={"spawn": 300, "compute": 600}), visit=1, slowdown=1.0)
+    df = frame("r", [slow, steady])
+    medians = phase_medians(df).set_index("key").iloc[0]
+    median = parbench.summarize(df)["median_ns"].iloc[0]
+    assert (medians["spawn"], medians["compute"], medians["other"]) == (300, 600, 100)
+    assert medians["spawn"] + medians["compute"] + medians["other"] == median == 1000

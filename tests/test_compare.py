@@ -235,3 +235,15 @@ def test_one_borderline_cell_among_many_is_not_a_regression() -> None:
     lone = compare_runs(frame("a", base[:1]), frame("b", new[:1]))
     assert lone.cells[0].p_value < 0.01 and lone.regressed
     assert many.regressed == []
+
+
+def test_a_run_without_meta_json_compares(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run folder holding only records.jsonl opens for compare as it does for report: the same records
+    compare with nothing regressed, no complaint about a schema version."""
+    fixture = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "small"
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(fixture / "records.jsonl", bare / "records.jsonl")
+    status, out = _compare([str(fixture), str(bare)], capsys)
+    assert status == 0
+    assert "0 regressed" in out

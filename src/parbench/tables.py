@@ -57,7 +57,12 @@ def _entry(row: pd.Series) -> str:
     colour = "green" if speedup >= 1.1 else "red" if speedup < 0.9 else "white"
     noisy = "~" if row.get("noisy") else ""
     util_text = f" [dim]{util:.0%}[/]" if pd.notna(util) else ""
-    return f"[{colour}]{speedup:.2f}x{noisy}[/]{util_text}"
+    return f"[{colour}]{_speedup(speedup)}{noisy}[/]{util_text}"
+
+
+def _speedup(value: float) -> str:
+    """'-' where there is no speedup: the point has no OK sequential baseline."""
+    return f"{value:.2f}x" if pd.notna(value) else "-"
 
 
 def _row_label(strategy: str, method: Any, methods: int) -> str:
@@ -97,7 +102,7 @@ def best_table(summary: pd.DataFrame) -> Table:
         best = rows.loc[rows["median_ns"].idxmin()]
         how = f" ({best['start_method']})" if isinstance(best["start_method"], str) else ""
         table.add_row(label.replace("\n", " "), f"{best['strategy']} x{best['workers']}{how}",
-                      fmt_duration(best["median_ns"]), f"{best['speedup']:.2f}x", fmt_duration(best["baseline_ns"]))
+                      fmt_duration(best["median_ns"]), _speedup(best["speedup"]), fmt_duration(best["baseline_ns"]))
     return table
 
 

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -32,6 +32,9 @@ from parbench.runner.presets import PRESETS
 from parbench.runner.spec import ParamFlag, SweepSpec, build_spec, spec_from_dict
 from parbench.runner.sweep import Limits, run_sweep
 from parbench.units import fmt_duration
+
+if TYPE_CHECKING:
+    from parbench.report.model import Report
 
 NAME = "sweep"
 HELP = "measure workloads x sizes x strategies x workers, each cell in a fresh pinned process; resumable"
@@ -207,9 +210,7 @@ def _execute(store: RunStore, cells: Sequence[PlannedCell], limits: Limits, esti
     if progress.postponed:
         console.print(f"{progress.postponed} visit(s) ran while the machine was slow and were measured again",
                       highlight=False)
-    status = _report(store, console)
-    _write_report(store, console)
-    return status
+    return _conclude(store, console)
 
 
 def _finish(store: RunStore, elapsed: float, remeasured: int) -> None:
@@ -221,13 +222,38 @@ def _finish(store: RunStore, elapsed: float, remeasured: int) -> None:
     store.write_meta(meta)
 
 
-def _report(store: RunStore, console: Console) -> int:
+def _conclude(store: RunStore, console: Console) -> int:
+    """The summary tables, then RUN/report.html, both from one analysis of the run (its bootstrap CIs are the
+    slow part); 1 when a cell failed."""
+    report = _analyse(store)
+    status = _report(store, console, report)
+    _write_report(store, console, report)
+    return status
+
+
+def _analyse(store: RunStore) -> Report | None:
+    """The report model of the whole run (resumed parts included); None when it cannot be built: the tables
+    then summarize the records alone, and the report step says what went wrong."""
+    from parbench.report.model import build
+    from parbench.results.reader import open_run
+
+    try:
+        return build(open_run(store.path))
+    except Exception:  # the measurements are safe on disk whatever the analysis does
+        return None
+
+
+def _report(store: RunStore, console: Console, report: Report | None = None) -> int:
     """The summary tables of the whole run (resumed parts included); 1 when a cell failed."""
-    from parbench.analysis.stats import summarize
-    from parbench.results.store import load
     from parbench.tables import render
 
-    summary = summarize(load(store.path))
+    if report is not None:
+        summary = report.summary
+    else:
+        from parbench.analysis.stats import summarize
+        from parbench.results.store import load
+
+        summary = summarize(load(store.path))
     render(console, summary)
     statuses = Counter(summary["status"]) if not summary.empty else Counter()
     console.print("cells: " + (", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "none"),
@@ -236,13 +262,13 @@ def _report(store: RunStore, console: Console) -> int:
     return 1 if any(statuses[s] for s in FAILED) else 0
 
 
-def _write_report(store: RunStore, console: Console) -> None:
-    """RUN/report.html. A report that fails loses nothing: the run is complete and the exit status still says
-    how its cells went; one line says what happened and how to retry."""
+def _write_report(store: RunStore, console: Console, report: Report | None = None) -> None:
+    """RUN/report.html (from `report` when already built). A report that fails loses nothing: the run is
+    complete and the exit status still says how its cells went; one line says what happened and how to retry."""
     from parbench.commands.report import write_html
 
     try:
-        path = write_html(store.path)
+        path = write_html(store.path, report)
     except Exception as exc:  # the measurements are safe on disk whatever the report does
         reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         print(f"parbench: report not written ({reason}); the run is complete: parbench report {store.path}",

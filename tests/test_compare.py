@@ -247,3 +247,21 @@ def test_a_run_without_meta_json_compares(tmp_path: Path, capsys: pytest.Capture
     status, out = _compare([str(fixture), str(bare)], capsys)
     assert status == 0
     assert "0 regressed" in out
+
+
+def test_each_cell_is_tested_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One Mann-Whitney test per compared cell: the p-value behind its q-value is the one it reports."""
+    import parbench.analysis.compare as analysis
+
+    calls = []
+    real = analysis.mann_whitney_p
+
+    def counted(base: np.ndarray, new: np.ndarray) -> float:
+        calls.append(1)
+        return real(base, new)
+
+    monkeypatch.setattr(analysis, "mann_whitney_p", counted)
+    base, new = _drifted_runs(1.0, 1.5)
+    comparison = compare_runs(frame("a", base), frame("b", new))
+    assert len(calls) == len(comparison.cells) == 12
+    assert all(c.q_value >= c.p_value for c in comparison.cells)

@@ -144,13 +144,13 @@ def _judge(ratio: float, p: float, factor: float, alpha: float) -> Verdict:
 
 
 def compare_cell(key: str, base: np.ndarray, new: np.ndarray, factor: float, alpha: float,
-                 drift: float = 1.0, q: float | None = None) -> CellChange:
+                 drift: float = 1.0, q: float | None = None, p: float | None = None) -> CellChange:
     """Two OK cells' raw wall times (ns) -> ratio, its CI, p-value and verdict, judged against `drift` with
-    the adjusted `q` (the raw p when None: a single cell)."""
+    the adjusted `q` (the raw p when None: a single cell). `p`: the cell's p-value when already computed."""
     base_median, new_median = float(np.median(base)), float(np.median(new))
     ratio = new_median / base_median
     low, high = ratio_ci(base, new)
-    p = mann_whitney_p(base, new / drift)
+    p = mann_whitney_p(base, new / drift) if p is None else p
     q = p if q is None else q
     return CellChange(key, _label(key), "OK", "OK", base_median, new_median, ratio, low, high, p, len(base),
                       len(new), _judge(ratio / drift, q, factor, alpha), relative=ratio / drift, q_value=q)
@@ -201,9 +201,9 @@ def compare_runs(base: pd.DataFrame, new: pd.DataFrame, factor: float = DEFAULT_
     common = [k for k in base_status if k in new_status]
     timed = [k for k in common if base_status[k] == new_status[k] == "OK" and k in base_times and k in new_times]
     drift = 1.0 if absolute else run_drift(base_times, new_times, timed)
-    q = dict(zip(timed, adjusted([mann_whitney_p(base_times[k], new_times[k] / drift) for k in timed]),
-                 strict=True))
-    changes = [compare_cell(k, base_times[k], new_times[k], factor, alpha, drift, q[k]) if k in timed
+    p = {k: mann_whitney_p(base_times[k], new_times[k] / drift) for k in timed}
+    q = dict(zip(timed, adjusted([p[k] for k in timed]), strict=True))
+    changes = [compare_cell(k, base_times[k], new_times[k], factor, alpha, drift, q[k], p[k]) if k in timed
                else _status_change(k, base_status[k], new_status[k]) for k in common]
     notes = _drift_notes(drift, len(timed), absolute) + _notes(changes, alpha)
     return Comparison(_run_id(base), _run_id(new), factor, alpha, tuple(changes),

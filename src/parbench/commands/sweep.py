@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,9 +92,19 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
     return build_spec(args.preset, args.config, values, _param_flags(args))
 
 
-def _estimates(cells: Sequence[PlannedCell], limits: Limits, costs: Costs) -> dict[str, float]:
+def _estimates(cells: Sequence[PlannedCell], limits: Limits, calibration: Mapping[str, Any] | None) -> dict[str, float]:
+    """Seconds per cell, from this machine's calibration when there is one."""
+    costs = Costs.for_sweep(limits.isolation, calibration)
     cpus = len(usable_cpus())
     return {c.cell.key(): estimate_cell(c, limits.repeat, limits.warmup, cpus, costs) for c in cells}
+
+
+def _calibrate(cells: Sequence[PlannedCell], spec: SweepSpec) -> tuple[dict[str, Any], dict[str, float]]:
+    """Calibrate this machine (a second or so, as loaded as it is now) and estimate each cell from it."""
+    from parbench.runner.calibrate import calibrate
+
+    calibration = calibrate(spec.start_methods)
+    return calibration, _estimates(cells, _limits(spec), calibration)
 
 
 def _limits(spec: SweepSpec) -> Limits:
@@ -102,11 +112,7 @@ def _limits(spec: SweepSpec) -> Limits:
 
 
 def _print_plan(cells: Sequence[PlannedCell], notes: Sequence[str], spec: SweepSpec) -> None:
-    from parbench.runner.calibrate import calibrate
-
-    # The same calibration as a real run (a second or so): an estimate from this machine, as loaded as it is now.
-    costs = Costs.for_sweep(spec.isolation, calibrate(spec.start_methods))
-    estimates = _estimates(cells, _limits(spec), costs)
+    _, estimates = _calibrate(cells, spec)  # the same calibration as a real run
     width = len(str(len(cells)))
     for i, planned in enumerate(cells, 1):
         extra = f"  UNAVAILABLE: {planned.unavailable}" if planned.unavailable else ""
@@ -155,16 +161,13 @@ def _start(args: argparse.Namespace, console: Console) -> int:
         _print_plan(plan.cells, plan.notes, spec)
         return 0
     store = _new_store(args)
-    from parbench.runner.calibrate import calibrate
-
     console.print(f"parbench sweep: {_size(plan.cells, spec.rounds)}; calibrating this machine ...", highlight=False)
-    calibration = calibrate(spec.start_methods)
-    costs = Costs.for_sweep(spec.isolation, calibration)
-    estimates = _estimates(plan.cells, _limits(spec), costs)
-    store.create(_meta(store, spec, plan.cells, plan.notes, calibration, total_estimate(plan.cells, estimates)))
+    calibration, estimates = _calibrate(plan.cells, spec)
+    total = total_estimate(plan.cells, estimates)
+    store.create(_meta(store, spec, plan.cells, plan.notes, calibration, total))
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
-    console.print(f"run {store.path}: estimated {_minutes(total_estimate(plan.cells, estimates))}", highlight=False)
+    console.print(f"run {store.path}: estimated {_minutes(total)}", highlight=False)
     return _execute(store, plan.cells, _limits(spec), estimates, console, 0)
 
 
@@ -188,7 +191,7 @@ def _resume(args: argparse.Namespace, console: Console) -> int:
     limits = _limits(spec_from_dict(meta["spec"]))
     console.print(f"run {store.path}: {len(cells) - len(todo)} of {len(cells)} visits done, {len(todo)} to go",
                   highlight=False)
-    estimates = _estimates(todo, limits, Costs.for_sweep(limits.isolation, meta.get("calibration")))
+    estimates = _estimates(todo, limits, meta.get("calibration"))
     return _execute(store, todo, limits, estimates, console, len(cells) - len(todo))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from parbench.analysis.scaling import SIZE, size_text, throughput
+from parbench.results.schema import FAILED
 from parbench.units import fmt_bytes, fmt_duration
 
 GIL_SLACK = 1.3  # utilisation within 1.3/p and speedup under 1.3: one thread at a time
@@ -279,7 +280,7 @@ def _at_size(row: pd.Series) -> str:
 
 
 def failure_line(rows: pd.DataFrame) -> str | None:
-    failed = rows[~rows["status"].isin(["OK", "UNAVAILABLE"])]
+    failed = rows[rows["status"].isin(FAILED)]
     if failed.empty:
         return None
     names = ", ".join(f"{cell_name(r)}{_at_size(r)} {r['status']}" for _, r in failed.head(6).iterrows())

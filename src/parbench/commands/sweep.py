@@ -21,7 +21,7 @@ from parbench import __version__
 from parbench.commands.common import key_value
 from parbench.errors import UserError
 from parbench.interrupts import Interrupted, interruptible
-from parbench.results.schema import SCHEMA_VERSION
+from parbench.results.schema import FAILED, SCHEMA_VERSION
 from parbench.results.store import RunStore
 from parbench.runner.affinity import usable_cpus
 from parbench.runner.estimate import Costs, estimate_cell, total_estimate
@@ -41,7 +41,6 @@ HELP = "measure workloads x sizes x strategies x workers, each cell in a fresh p
 SPEC_FLAGS = ("workloads", "strategies", "workers", "start_methods", "repeat", "warmup", "rounds", "timeout",
               "seed", "isolation")
 PARAM_FLAGS = (("sizes", "size"), ("kernels", "kernel"), ("delay", "delay"))
-FAILED = ("WRONG", "TIMEOUT", "CRASHED", "ERROR")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

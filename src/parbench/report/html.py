@@ -21,13 +21,13 @@ from parbench.analysis.compare import CellChange, Comparison
 from parbench.analysis.scaling import SIZE, best_map, size_text
 from parbench.report import plots
 from parbench.report.model import Report, Variant, Workload
-from parbench.results.schema import SLOW_MACHINE
+from parbench.results.schema import FAILED, SLOW_MACHINE
 from parbench.tables import FAMILY_ORDER
 from parbench.units import fmt_bytes, fmt_duration
 
 TEMPLATES = Path(__file__).parent / "templates"
 QUALITY = ("slow machine", "noisy", "sub-ms")  # measured, but read with care; the rest are failures or gaps
-ATTENTION = ("WRONG", "TIMEOUT", "CRASHED", "ERROR", "missing")
+ATTENTION = (*FAILED, "missing")
 
 
 @dataclass(frozen=True)

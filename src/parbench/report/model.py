@@ -20,10 +20,8 @@ from parbench.analysis.scaling import annotate, crossovers, fits
 from parbench.analysis.stats import summarize
 from parbench.analysis.verdicts import Evidence, Verdict, verdicts
 from parbench.results.reader import OpenedRun
-from parbench.results.schema import SLOW_MACHINE, Cell
+from parbench.results.schema import FAILED, SLOW_MACHINE, Cell
 from parbench.units import fmt_duration
-
-FAILED = ("WRONG", "TIMEOUT", "CRASHED", "ERROR")
 
 
 @dataclass(frozen=True)

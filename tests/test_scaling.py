@@ -163,3 +163,12 @@ def test_phase_medians_come_from_the_visits_summarize_times_the_cell_by() -> Non
     median = parbench.summarize(df)["median_ns"].iloc[0]
     assert (medians["spawn"], medians["compute"], medians["other"]) == (300, 600, 100)
     assert medians["spawn"] + medians["compute"] + medians["other"] == median == 1000
+
+
+def test_families_sort_in_the_order_strategies_declare_them() -> None:
+    """sequential, threads, processes, distributed (strategies.base.Family), then a family parbench does not know."""
+    from parbench.analysis.scaling import family_rank
+
+    families = pd.Series(["plugin-kind", "distributed", "processes", "threads", "sequential"])
+    assert list(families.iloc[family_rank(families).argsort()]) == [
+        "sequential", "threads", "processes", "distributed", "plugin-kind"]

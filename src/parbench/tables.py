@@ -16,10 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from parbench.analysis.scaling import family_rank
 from parbench.results.schema import Cell
 from parbench.units import fmt_count, fmt_duration
-
-FAMILY_ORDER = {"sequential": 0, "threads": 1, "processes": 2, "distributed": 3}
 
 
 def _points(summary: pd.DataFrame) -> dict[str, str]:
@@ -80,7 +79,7 @@ def speedup_table(summary: pd.DataFrame) -> Table:
     table.add_column("strategy")
     for label in labels.values():
         table.add_column(label, justify="right")
-    order = at_top.assign(_f=at_top["family"].map(FAMILY_ORDER).fillna(9)).sort_values(["_f", "strategy"])
+    order = at_top.assign(_f=family_rank(at_top["family"])).sort_values(["_f", "strategy"])
     for (strategy, method), group in order.groupby(["strategy", "start_method"], sort=False, dropna=False):
         by_point = {_point_id(json.loads(r["key"])): _entry(r) for _, r in group.iterrows()}
         table.add_row(_row_label(str(strategy), method, methods), *(by_point.get(p, "") for p in labels))

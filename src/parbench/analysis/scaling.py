@@ -13,16 +13,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 
+from parbench.strategies.base import Family
 from parbench.units import fmt_count
 
 SIZE = "size"
 FIT_GRID = 201
+# The order tables and figures list strategy families in: sequential, the reference, first.
+FAMILY_ORDER: dict[str, int] = {family: i for i, family in enumerate(get_args(Family))}
 
 
 def speedup(reference_ns: float, median_ns: float) -> float:
@@ -109,6 +112,11 @@ def size_text(size: Any) -> str:
     except (TypeError, ValueError):
         return str(size)
     return fmt_count(int(size)) if whole else str(size)
+
+
+def family_rank(families: pd.Series) -> pd.Series:
+    """Each family's place in FAMILY_ORDER, to sort by; a family parbench does not know comes last."""
+    return families.map(FAMILY_ORDER).fillna(len(FAMILY_ORDER))
 
 
 def _cell(key: str) -> dict[str, Any]:

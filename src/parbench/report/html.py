@@ -18,11 +18,10 @@ from markupsafe import Markup
 
 from parbench import __version__
 from parbench.analysis.compare import CellChange, Comparison
-from parbench.analysis.scaling import SIZE, best_map, size_text
+from parbench.analysis.scaling import SIZE, best_map, family_rank, size_text
 from parbench.report import plots
 from parbench.report.model import Report, Variant, Workload
 from parbench.results.schema import FAILED, SLOW_MACHINE
-from parbench.tables import FAMILY_ORDER
 from parbench.units import fmt_bytes, fmt_duration
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -66,7 +65,7 @@ def speed_class(value: Any) -> str:
 
 
 def _styles(summary: pd.DataFrame) -> dict[str, plots.Style]:
-    order = summary.assign(_f=summary["family"].map(FAMILY_ORDER).fillna(9))
+    order = summary.assign(_f=family_rank(summary["family"]))
     return plots.styles(order.sort_values(["_f", "strategy", "label"])["label"])
 
 
@@ -184,7 +183,7 @@ def _flags(row: pd.Series) -> str:
 
 def cells_table(summary: pd.DataFrame) -> Table:
     """Every cell's statistics, by workload point, then family, strategy and workers."""
-    order = summary.assign(_p=summary["key"].map(point_text), _f=summary["family"].map(FAMILY_ORDER).fillna(9))
+    order = summary.assign(_p=summary["key"].map(point_text), _f=family_rank(summary["family"]))
     order = order.sort_values(["_p", "_f", "label", "workers"])
     rows, classes = [], []
     for _, r in order.iterrows():

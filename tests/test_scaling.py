@@ -54,6 +54,15 @@ def test_speedup_and_efficiency_by_definition() -> None:
     assert efficiency(2.0, 4) == 0.5
 
 
+def test_speedup_and_efficiency_apply_to_columns_as_summarize_uses_them() -> None:
+    """Over arrays, element by element; no positive time is no speedup (NaN), never infinity."""
+    assert list(speedup(np.array([100.0, 100.0, 100.0]), np.array([25.0, 0.0, np.nan]))[:1]) == [4.0]
+    assert np.isnan(speedup(np.array([100.0, 100.0]), np.array([0.0, np.nan]))).all()
+    assert list(efficiency(np.array([4.0, 2.0]), pd.Series([4, 4]))) == [1.0, 0.5]
+    summary = _amdahl_run(0.0)
+    assert list(summary["speedup"]) == list(speedup(summary["baseline_ns"], summary["median_ns"]))
+
+
 @pytest.mark.parametrize("f", [0.0, 0.1, 0.5])
 def test_karp_flatt_of_a_perfect_amdahl_curve_is_its_serial_fraction_at_every_p(f: float) -> None:
     """On an exact Amdahl curve the Karp-Flatt metric equals f for every p > 1."""

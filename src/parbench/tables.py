@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from parbench.analysis.scaling import family_rank
+from parbench.analysis.scaling import family_rank, point_of
 from parbench.results.schema import Cell
 from parbench.units import fmt_count, fmt_duration
 
@@ -24,7 +24,7 @@ from parbench.units import fmt_count, fmt_duration
 def _points(summary: pd.DataFrame) -> dict[str, str]:
     """Point id -> a short column label: the workload and the parameters that vary across the run."""
     parsed = {k: json.loads(k) for k in summary["key"]}
-    points = {_point_id(c): (c["workload"], c["params"]) for c in parsed.values()}
+    points = {point_of(k): (c["workload"], c["params"]) for k, c in parsed.items()}
     labels = {}
     for pid, (workload, params) in points.items():
         same = [p for w, p in points.values() if w == workload]
@@ -43,10 +43,6 @@ def _order(pid: str) -> tuple[Any, ...]:
 
 def _value(value: Any) -> str:
     return fmt_count(value) if isinstance(value, int) and not isinstance(value, bool) else str(value)
-
-
-def _point_id(cell: dict[str, Any]) -> str:
-    return json.dumps([cell["workload"], cell["params"]], sort_keys=True)
 
 
 def _entry(row: pd.Series) -> str:
@@ -81,7 +77,7 @@ def speedup_table(summary: pd.DataFrame) -> Table:
         table.add_column(label, justify="right")
     order = at_top.assign(_f=family_rank(at_top["family"])).sort_values(["_f", "strategy"])
     for (strategy, method), group in order.groupby(["strategy", "start_method"], sort=False, dropna=False):
-        by_point = {_point_id(json.loads(r["key"])): _entry(r) for _, r in group.iterrows()}
+        by_point = {point_of(r["key"]): _entry(r) for _, r in group.iterrows()}
         table.add_row(_row_label(str(strategy), method, methods), *(by_point.get(p, "") for p in labels))
     return table
 
@@ -94,7 +90,7 @@ def best_table(summary: pd.DataFrame) -> Table:
     ok = summary[summary["status"] == "OK"]
     labels = _points(summary)
     for pid, label in labels.items():
-        rows = ok[ok["key"].map(lambda k: _point_id(json.loads(k))) == pid]
+        rows = ok[ok["key"].map(point_of) == pid]
         if rows.empty:
             table.add_row(label.replace("\n", " "), "[red]no OK cell[/]", "", "", "")
             continue

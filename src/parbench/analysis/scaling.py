@@ -28,14 +28,19 @@ FIT_GRID = 201
 FAMILY_ORDER: dict[str, int] = {family: i for i, family in enumerate(get_args(Family))}
 
 
-def speedup(reference_ns: float, median_ns: float) -> float:
-    """S = T_reference / T: above 1 is faster than the reference."""
-    return reference_ns / median_ns if median_ns > 0 else float("nan")
+def speedup(reference_ns: Any, median_ns: Any) -> Any:
+    """S = T_reference / T: above 1 is faster than the reference; NaN without a positive T (numpy-broadcast
+    over both: a float for two numbers, an array for columns)."""
+    reference, median = np.asarray(reference_ns, dtype=float), np.asarray(median_ns, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        found = np.where(median > 0, reference / median, np.nan)
+    return float(found) if found.ndim == 0 else found
 
 
-def efficiency(speedup_: float, workers: int) -> float:
-    """E = S / p: 1 is perfect scaling, 1/p no gain at all."""
-    return speedup_ / workers
+def efficiency(speedup_: Any, workers: Any) -> Any:
+    """E = S / p: 1 is perfect scaling, 1/p no gain at all (numpy-broadcast, like speedup)."""
+    found = np.asarray(speedup_, dtype=float) / np.asarray(workers, dtype=float)
+    return float(found) if found.ndim == 0 else found
 
 
 def karp_flatt(speedup_: float, workers: int) -> float:
@@ -125,8 +130,19 @@ def _cell(key: str) -> dict[str, Any]:
 
 
 def point_of(key: str) -> str:
+    """The (workload, parameters) part of a cell key: what a speedup compares against."""
     cell = _cell(key)
     return json.dumps([cell["workload"], cell["params"]], sort_keys=True)
+
+
+def sequential_reference(summary: pd.DataFrame, column: str, points: pd.Series | None = None) -> np.ndarray:
+    """Per row: `column` of the OK sequential cell at one worker of the same run and point (`points`, computed
+    from the keys when not given); NaN where there is none: a failed baseline gives no reference."""
+    point = summary["key"].map(point_of) if points is None else points
+    base = (summary["status"] == "OK") & (summary["strategy"] == "sequential") & (summary["workers"] == 1)
+    found = dict(zip(zip(summary.loc[base, "run_id"], point[base], strict=True), summary.loc[base, column],
+                     strict=True))
+    return np.array([found.get(k, np.nan) for k in zip(summary["run_id"], point, strict=True)], dtype=float)
 
 
 def variant_of(key: str) -> str:
@@ -164,9 +180,7 @@ def annotate(summary: pd.DataFrame) -> pd.DataFrame:
     out["variant"] = out["key"].map(variant_of)
     out["series"] = out["key"].map(series_of)
     out["label"] = out["series"].map(_labels(out["series"]))
-    seq = out[(out["status"] == "OK") & (out["strategy"] == "sequential") & (out["workers"] == 1)]
-    seq_cpu = dict(zip(zip(seq["run_id"], seq["point"], strict=True), seq["cpu_median_ns"], strict=True))
-    out["baseline_cpu_ns"] = [seq_cpu.get(k, np.nan) for k in zip(out["run_id"], out["point"], strict=True)]
+    out["baseline_cpu_ns"] = sequential_reference(out, "cpu_median_ns", out["point"])
     workers = out["workers"].astype(int)
     out["karp_flatt"] = [karp_flatt(s, p) for s, p in zip(out["speedup"], workers, strict=True)]
     out["karp_flatt_self"] = [karp_flatt(s, p) for s, p in zip(out["self_speedup"], workers, strict=True)]

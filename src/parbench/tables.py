@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from parbench.analysis.scaling import family_rank, point_of
+from parbench.analysis.scaling import at_top_workers, family_rank, point_of
 from parbench.results.schema import Cell
 from parbench.units import fmt_count, fmt_duration
 
@@ -67,7 +67,7 @@ def _row_label(strategy: str, method: Any, methods: int) -> str:
 def speedup_table(summary: pd.DataFrame) -> Table:
     """Strategies x points at the most workers measured: speedup vs sequential, CPU utilisation dimmed."""
     top = int(summary["workers"].max())
-    at_top = summary[(summary["workers"] == top) | (summary["strategy"] == "sequential")]
+    at_top = at_top_workers(summary)
     labels = _points(summary)
     methods = summary["start_method"].dropna().nunique()
     table = Table(title=f"Speedup vs sequential at {top} worker(s) (CPU utilisation dimmed; ~ noisy: CV > 10%)",

@@ -225,10 +225,29 @@ def crossovers(annotated: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def ok_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The cells that count: OK, with a median."""
+    return rows[(rows["status"] == "OK") & rows["median_ns"].notna()]
+
+
+def largest_point(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one variant at its largest size (its only point when the workload has no size)."""
+    if rows.empty:
+        return rows
+    if SIZE not in rows or rows[SIZE].isna().all():
+        return rows[rows["point"] == rows["point"].iloc[0]]
+    return rows[rows[SIZE] == rows[SIZE].max()]
+
+
+def at_top_workers(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each series at the most workers in `rows`, with sequential (one worker) as the reference."""
+    return rows[(rows["workers"] == rows["workers"].max()) | (rows["strategy"] == "sequential")]
+
+
 def best_map(rows: pd.DataFrame) -> pd.DataFrame:
     """The fastest OK cell at each (size, workers) of one variant: size, workers, label, median_ns, speedup.
     Sequential counts at one worker only, where it is measured."""
-    ok = rows[(rows["status"] == "OK") & rows["median_ns"].notna()]
+    ok = ok_rows(rows)
     columns = [SIZE, "workers", "label", "median_ns", "speedup"]
     if ok.empty or SIZE not in ok:
         return pd.DataFrame(columns=columns)

@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from parbench import __version__
 from parbench.analysis.compare import CellChange, Comparison
-from parbench.analysis.scaling import SIZE, best_map, family_rank, size_text
+from parbench.analysis.scaling import SIZE, best_map, family_rank, largest_point, ok_rows, size_text
 from parbench.report import plots
 from parbench.report.model import Report, Variant, Workload
 from parbench.results.schema import FAILED, SLOW_MACHINE
@@ -133,9 +133,7 @@ def crossover_table(variant: Variant, report: Report) -> Table:
 
 def karp_flatt_table(variant: Variant, report: Report) -> Table:
     """At the largest size: speedup, efficiency and Karp-Flatt e per worker count, and the Amdahl fits."""
-    rows = variant.rows[(variant.rows["status"] == "OK") & (variant.rows["strategy"] != "sequential")]
-    if SIZE in rows and rows[SIZE].notna().any():
-        rows = rows[rows[SIZE] == rows[SIZE].max()]
+    rows = largest_point(ok_rows(variant.rows[variant.rows["strategy"] != "sequential"]))
     counts = sorted(int(p) for p in rows["workers"].unique())
     body = []
     for label, group in rows.groupby("label", sort=True):

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 import pandas as pd
 
 from parbench.analysis.compare import Comparison
-from parbench.analysis.scaling import SIZE, size_text
+from parbench.analysis.scaling import SIZE, at_top_workers, size_text
 from parbench.report.model import Report, Variant
 from parbench.units import fmt_duration
 
@@ -41,7 +41,7 @@ def speedup_table(variant: Variant) -> list[str]:
     """Strategies x sizes at the most workers: speedup vs sequential (~ noisy, failed cells by status)."""
     rows = variant.rows
     top = int(rows["workers"].max())
-    shown = rows[(rows["workers"] == top) | (rows["strategy"] == "sequential")]
+    shown = at_top_workers(rows)
     sizes = sorted(shown[SIZE].dropna().unique()) if SIZE in shown else []
     header = ["strategy", *(f"{size_text(s)} x{top}" for s in sizes)] if sizes else ["strategy", f"x{top}"]
     body = []

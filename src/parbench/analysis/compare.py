@@ -28,12 +28,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from parbench.analysis import DEFAULT_ALPHA, DEFAULT_FACTOR
+from parbench.analysis.stats import BOOTSTRAP_RESAMPLES
 from parbench.results.schema import Cell, worst
 
 Verdict = Literal["regressed", "improved", "unchanged", "not compared"]
-BOOTSTRAP_RESAMPLES = 2000
-DEFAULT_FACTOR = 1.10
-DEFAULT_ALPHA = 0.01
 # Below this many common cells a median ratio says more about those few cells than about the machine.
 MIN_DRIFT_CELLS = 8
 
@@ -58,6 +57,10 @@ class CellChange:
     reason: str = ""
     relative: float = math.nan  # ratio / the run-wide drift: what the verdict judges
     q_value: float = math.nan  # p_value adjusted for the number of cells compared (Benjamini-Hochberg)
+
+    def ratio_text(self) -> str:
+        """'1.500 (1.478-1.521)': the ratio and its 95% CI; '-' for a cell without one (a status change)."""
+        return "-" if math.isnan(self.ratio) else f"{self.ratio:.3f} ({self.ci_low:.3f}-{self.ci_high:.3f})"
 
 
 @dataclass(frozen=True)

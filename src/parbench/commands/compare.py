@@ -16,6 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from parbench.analysis import DEFAULT_ALPHA, DEFAULT_FACTOR
+from parbench.commands.common import wide_console
 from parbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -40,10 +42,11 @@ def _positive(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("base", type=Path, metavar="BASE", help="the reference run folder")
     parser.add_argument("new", type=Path, metavar="NEW", help="the run to judge against it")
-    parser.add_argument("--factor", type=_positive, default=1.10,
-                        help="slower than factor x base (and significant) is a regression (default: 1.10)")
-    parser.add_argument("--alpha", type=_positive, default=0.01,
-                        help="significance level of the Mann-Whitney U test (default: 0.01)")
+    parser.add_argument("--factor", type=_positive, default=DEFAULT_FACTOR,
+                        help="slower than factor x base (and significant) is a regression "
+                             f"(default: {DEFAULT_FACTOR:.2f})")
+    parser.add_argument("--alpha", type=_positive, default=DEFAULT_ALPHA,
+                        help=f"significance level of the Mann-Whitney U test (default: {DEFAULT_ALPHA})")
     parser.add_argument("--absolute", action="store_true",
                         help="judge raw times, not relative to the run-wide drift (asv's rule as is)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="table (default), md or json")
@@ -110,13 +113,10 @@ def _row(c: CellChange) -> list[str]:
 
 
 def print_table(comparison: Comparison, every: bool) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(highlight=False)
-    if not console.is_terminal:  # a log or a CI job: wide enough for cell labels not to wrap
-        console = Console(highlight=False, width=max(console.width, 160))
+    console = wide_console()
     title = (f"{comparison.new} vs {comparison.base} (factor {comparison.factor}, alpha {comparison.alpha}, "
              f"run-wide drift x{comparison.drift:.3f})")
     table = Table(title=title, title_justify="left")

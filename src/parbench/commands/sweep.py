@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from parbench import __version__
-from parbench.commands.common import key_value
+from parbench.commands.common import key_value, wide_console
 from parbench.errors import UserError
 from parbench.interrupts import Interrupted, interruptible
 from parbench.results.schema import FAILED, SCHEMA_VERSION
@@ -199,7 +199,7 @@ def _execute(store: RunStore, cells: Sequence[PlannedCell], limits: Limits, esti
     from parbench.runner.progress import SweepProgress
 
     t0 = time.monotonic()
-    progress = SweepProgress(cells, estimates, _console(stderr=True), done_before)
+    progress = SweepProgress(cells, estimates, wide_console(stderr=True), done_before)
     try:
         with interruptible(), progress:
             run_sweep(cells, store, limits, progress, (store.meta().get("calibration") or {}).get("canary_ns"))
@@ -279,14 +279,8 @@ def _write_report(store: RunStore, console: Console, report: Report | None = Non
     console.print(f"report: {path}", highlight=False)
 
 
-def _console(stderr: bool = False) -> Console:
-    """When the stream is not a terminal (a log, a pipe): wide enough for cell lines and tables not to wrap."""
-    console = Console(highlight=False, stderr=stderr)
-    return console if console.is_terminal else Console(highlight=False, stderr=stderr, width=max(console.width, 160))
-
-
 def main(args: argparse.Namespace) -> int:
-    console = _console()
+    console = wide_console()
     if args.resume is not None:
         return _resume(args, console)
     return _start(args, console)

@@ -200,19 +200,13 @@ def cells_table(summary: pd.DataFrame) -> Table:
 
 
 def comparison_table(comparison: Comparison, changes: list[CellChange]) -> Table:
-    rows = [[c.label, c.verdict, _ratio(c), f"{c.relative:.3f}" if pd.notna(c.relative) else "-",
+    rows = [[c.label, c.verdict, c.ratio_text(), f"{c.relative:.3f}" if pd.notna(c.relative) else "-",
              duration(c.base_median_ns), duration(c.new_median_ns),
              f"{c.p_value:.2g} ({c.q_value:.2g})" if pd.notna(c.p_value) else "-", c.reason] for c in changes]
     classes = [["", "bad" if c.verdict == "regressed" else "good" if c.verdict == "improved" else "", *([""] * 6)]
                for c in changes]
     return Table(["cell", "verdict", f"ratio new/{comparison.base} (95% CI)", f"vs drift x{comparison.drift:.3f}",
                   "base median", "new median", "p (q, adjusted)", "note"], rows, classes)
-
-
-def _ratio(change: CellChange) -> str:
-    if not pd.notna(change.ratio):
-        return "-"
-    return f"{change.ratio:.3f} ({change.ci_low:.3f} - {change.ci_high:.3f})"
 
 
 def environment(report: Report) -> Iterator[tuple[str, list[tuple[str, str]]]]:

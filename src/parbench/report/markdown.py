@@ -77,22 +77,14 @@ def comparison_section(comparison: Comparison) -> Iterator[str]:
     flagged = comparison.regressed + comparison.improved + comparison.with_verdict("not compared")
     if flagged:
         yield from table(["cell", "verdict", "ratio (95% CI)", "vs drift", "base", "new", "p (q)"],
-                         [[c.label, c.verdict, _ratio(c.ratio, c.ci_low, c.ci_high),
-                           f"{c.relative:.3f}" if pd.notna(c.relative) else "-", _ns(c.base_median_ns),
-                           _ns(c.new_median_ns),
+                         [[c.label, c.verdict, c.ratio_text(),
+                           f"{c.relative:.3f}" if pd.notna(c.relative) else "-", fmt_duration(c.base_median_ns),
+                           fmt_duration(c.new_median_ns),
                            f"{c.p_value:.2g} ({c.q_value:.2g})" if pd.notna(c.p_value) else c.reason]
                           for c in flagged[:FLAGGED_LIMIT]], right=(2, 3, 4, 5, 6))
         if len(flagged) > FLAGGED_LIMIT:
             yield f"... and {len(flagged) - FLAGGED_LIMIT} more (parbench compare lists them all)."
             yield ""
-
-
-def _ratio(ratio: float, low: float, high: float) -> str:
-    return f"{ratio:.3f} ({low:.3f}-{high:.3f})" if pd.notna(ratio) else "-"
-
-
-def _ns(value: float) -> str:
-    return fmt_duration(value) if pd.notna(value) else "-"
 
 
 def header(report: Report) -> list[str]:

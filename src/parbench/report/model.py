@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from parbench.analysis.compare import DEFAULT_ALPHA, DEFAULT_FACTOR, Comparison, compare_runs
+from parbench.analysis import DEFAULT_ALPHA, DEFAULT_FACTOR
+from parbench.analysis.compare import Comparison, compare_runs
 from parbench.analysis.phases import phase_medians
 from parbench.analysis.scaling import annotate, crossovers, fits
 from parbench.analysis.stats import summarize

@@ -265,3 +265,26 @@ def test_each_cell_is_tested_once(monkeypatch: pytest.MonkeyPatch) -> None:
     comparison = compare_runs(frame("a", base), frame("b", new))
     assert len(calls) == len(comparison.cells) == 12
     assert all(c.q_value >= c.p_value for c in comparison.cells)
+
+
+def test_every_format_lists_the_same_cells_and_never_nan(capsys: pytest.CaptureFixture[str]) -> None:
+    """The table and the Markdown list a regression and a status change (WRONG -> TIMEOUT), not a cell that
+    stayed WRONG; with --all, Markdown is one table of every common cell, with no 'nan' in it."""
+    base = frame("a", [_record("a", _walls()), _record("b", _walls(), "WRONG"), _record("c", _walls(), "WRONG"),
+                       _record("d", _walls())])
+    new = frame("b", [_record("a", _walls(1.5, seed=1)), _record("b", _walls(), "WRONG"),
+                      _record("c", [], "TIMEOUT"), _record("d", _walls())])
+    comparison = compare_runs(base, new)
+
+    def md_rows(every: bool) -> list[str]:
+        tokens = MarkdownIt().enable("table").parse(compare.as_markdown(comparison, every))
+        assert sum(1 for t in tokens if t.type == "table_open") == 1
+        return [tokens[i + 2].content for i, t in enumerate(tokens) if t.type == "tr_open"][1:]
+
+    assert [c.label.split()[2] for c in comparison.shown()] == ["a", "c"]
+    assert [row.split()[2] for row in md_rows(False)] == ["a", "c"]
+    compare.print_table(comparison, False)
+    table = capsys.readouterr().out
+    assert " a x1" in table and " c x1" in table and " b x1" not in table
+    assert len(md_rows(True)) == 4
+    assert "nan" not in compare.as_markdown(comparison, True)

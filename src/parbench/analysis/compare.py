@@ -88,6 +88,14 @@ class Comparison:
     def improved(self) -> list[CellChange]:
         return self.with_verdict("improved")
 
+    def shown(self, every: bool = False) -> list[CellChange]:
+        """The cells every format lists: regressed, improved, then those whose status changed with no ratio to
+        judge (WRONG -> TIMEOUT; WRONG -> WRONG is no news). `every`: each common cell, the slowest first."""
+        if every:
+            return sorted(self.cells, key=lambda c: -c.ratio if not math.isnan(c.ratio) else math.inf)
+        changed = [c for c in self.with_verdict("not compared") if c.base_status != c.new_status]
+        return self.regressed + self.improved + changed
+
 
 def ratio_ci(base: np.ndarray, new: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of median(new) / median(base), resampling each run on its own (seeded)."""

@@ -60,13 +60,6 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError(f"--alpha must be below 1, got {args.alpha}")
 
 
-def _shown(comparison: Comparison, every: bool) -> list[CellChange]:
-    if every:
-        return sorted(comparison.cells, key=lambda c: -c.ratio if not math.isnan(c.ratio) else math.inf)
-    changed = [c for c in comparison.with_verdict("not compared") if c.base_status != c.new_status]
-    return comparison.regressed + comparison.improved + changed
-
-
 def _nulls(value: object) -> object:
     """NaN (no measurement) as None: JSON has no NaN."""
     if isinstance(value, float) and math.isnan(value):
@@ -86,14 +79,9 @@ def as_json(comparison: Comparison) -> str:
 
 
 def as_markdown(comparison: Comparison, every: bool) -> str:
-    from parbench.report.markdown import comparison_section, table
+    from parbench.report.markdown import comparison_section
 
-    lines = list(comparison_section(comparison))
-    if every:
-        lines += table(["cell", "verdict", "ratio", "vs drift", "p", "q"],
-                       [[c.label, c.verdict, f"{c.ratio:.3f}", f"{c.relative:.3f}", f"{c.p_value:.2g}",
-                         f"{c.q_value:.2g}"]
-                        for c in _shown(comparison, True)])
+    lines = list(comparison_section(comparison, every, limit=None))
     lines += [f"- only in `{comparison.base}`: {label}" for label in comparison.only_base]
     lines += [f"- only in `{comparison.new}`: {label}" for label in comparison.only_new]
     return "\n".join(lines).rstrip() + "\n"
@@ -122,7 +110,7 @@ def print_table(comparison: Comparison, every: bool) -> None:
     table = Table(title=title, title_justify="left")
     for column in ("cell", "verdict", "ratio", "95% CI", "vs drift", "base", "new", "p", "q"):
         table.add_column(column, justify="left" if column in ("cell", "verdict") else "right")
-    for change in _shown(comparison, every):
+    for change in comparison.shown(every):
         table.add_row(*_row(change))
     if table.row_count:
         console.print(table)

@@ -274,13 +274,8 @@ def context(report: Report) -> dict[str, Any]:
             "failures": [n for n in report.notices if n.kind not in QUALITY],
             "quality": [n for n in report.notices if n.kind in QUALITY],
             "cells_table": cells_table(report.summary), "comparison": comparison,
-            "comparison_table": comparison_table(comparison, _flagged(comparison)) if comparison else None,
+            "comparison_table": comparison_table(comparison, comparison.shown()) if comparison else None,
             "machine": report.machine_line()}
-
-
-def _flagged(comparison: Comparison) -> list[CellChange]:
-    """Regressions first, then improvements, then status changes nobody can compare."""
-    return comparison.regressed + comparison.improved + comparison.with_verdict("not compared")
 
 
 def render(report: Report) -> str:

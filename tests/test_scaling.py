@@ -181,3 +181,19 @@ def test_families_sort_in_the_order_strategies_declare_them() -> None:
     families = pd.Series(["plugin-kind", "distributed", "processes", "threads", "sequential"])
     assert list(families.iloc[family_rank(families).argsort()]) == [
         "sequential", "threads", "processes", "distributed", "plugin-kind"]
+
+
+def test_a_larger_size_that_failed_is_not_beaten() -> None:
+    """pool wins at 1e3 and 1e4 but timed out at 1e5: it is not said to beat sequential from 1e3 on, and the
+    failed size shows as a missing speedup."""
+    from dataclasses import replace
+
+    timeout = replace(_record("pool", 2, 1, size=100_000), status="TIMEOUT", samples=())
+    records = [_record("sequential", 1, 100, size=1000), _record("pool", 2, 50, size=1000),
+               _record("sequential", 1, 1000, size=10_000), _record("pool", 2, 500, size=10_000),
+               _record("sequential", 1, 10_000, size=100_000), timeout]
+    found = crossovers(annotate(parbench.summarize(frame("r", records))))
+    assert list(found["label"]) == ["pool"]
+    assert pd.isna(found["crossover"].iloc[0])
+    sizes = found["sizes"].iloc[0]
+    assert sizes[1000] == 2.0 and sizes[10_000] == 2.0 and math.isnan(sizes[100_000])

@@ -96,7 +96,8 @@ def fit_amdahl(workers: Sequence[int], speedups: Sequence[float]) -> AmdahlFit |
 
 
 def crossover(speedups_by_size: Mapping[float, float]) -> float | None:
-    """The smallest size from which on a strategy beats the reference at every larger size measured."""
+    """The smallest size from which on a strategy beats the reference at every larger size measured (a NaN
+    speedup, a size it has no OK figure for, is not beaten)."""
     found = None
     for size in sorted(speedups_by_size, reverse=True):
         if not speedups_by_size[size] > 1:
@@ -208,14 +209,17 @@ def fits(annotated: pd.DataFrame) -> pd.DataFrame:
 
 def crossovers(annotated: pd.DataFrame) -> pd.DataFrame:
     """One row per (variant, series) but sequential: the crossover size (NaN: never), with its best speedup
-    at each size (over worker counts) to show why."""
+    at each size (over worker counts) to show why. A size where the series has no speedup (its cells failed,
+    or sequential's did) is NaN there and counts as not beaten: "beats at every larger size" is never
+    claimed over a size it was not seen to win."""
     rows = []
     if SIZE not in annotated:
         return pd.DataFrame(columns=["variant", "series", "label", "crossover", "sizes"])
-    ok = annotated[(annotated["status"] == "OK") & (annotated["strategy"] != "sequential")]
-    for (variant, series), group in ok.groupby(["variant", "series"], sort=False):
-        best = group.groupby(SIZE)["speedup"].max().dropna()
-        if best.empty:
+    parallel = annotated[annotated["strategy"] != "sequential"]
+    for (variant, series), group in parallel.groupby(["variant", "series"], sort=False):
+        sizes = sorted(group[SIZE].dropna().unique())
+        best = ok_rows(group).groupby(SIZE)["speedup"].max().reindex(sizes)
+        if best.isna().all():
             continue
         by_size = {float(k): float(v) for k, v in best.items()}
         rows.append({"variant": variant, "series": series, "label": group["label"].iloc[0],

@@ -235,3 +235,56 @@ def test_one_borderline_cell_among_many_is_not_a_regression() -> None:
     lone = compare_runs(frame("a", base[:1]), frame("b", new[:1]))
     assert lone.cells[0].p_value < 0.01 and lone.regressed
     assert many.regressed == []
+
+
+def test_a_run_without_meta_json_compares(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run folder holding only records.jsonl opens for compare as it does for report: the same records
+    compare with nothing regressed, no complaint about a schema version."""
+    fixture = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "small"
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(fixture / "records.jsonl", bare / "records.jsonl")
+    status, out = _compare([str(fixture), str(bare)], capsys)
+    assert status == 0
+    assert "0 regressed" in out
+
+
+def test_each_cell_is_tested_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One Mann-Whitney test per compared cell: the p-value behind its q-value is the one it reports."""
+    import parbench.analysis.compare as analysis
+
+    calls = []
+    real = analysis.mann_whitney_p
+
+    def counted(base: np.ndarray, new: np.ndarray) -> float:
+        calls.append(1)
+        return real(base, new)
+
+    monkeypatch.setattr(analysis, "mann_whitney_p", counted)
+    base, new = _drifted_runs(1.0, 1.5)
+    comparison = compare_runs(frame("a", base), frame("b", new))
+    assert len(calls) == len(comparison.cells) == 12
+    assert all(c.q_value >= c.p_value for c in comparison.cells)
+
+
+def test_every_format_lists_the_same_cells_and_never_nan(capsys: pytest.CaptureFixture[str]) -> None:
+    """The table and the Markdown list a regression and a status change (WRONG -> TIMEOUT), not a cell that
+    stayed WRONG; with --all, Markdown is one table of every common cell, with no 'nan' in it."""
+    base = frame("a", [_record("a", _walls()), _record("b", _walls(), "WRONG"), _record("c", _walls(), "WRONG"),
+                       _record("d", _walls())])
+    new = frame("b", [_record("a", _walls(1.5, seed=1)), _record("b", _walls(), "WRONG"),
+                      _record("c", [], "TIMEOUT"), _record("d", _walls())])
+    comparison = compare_runs(base, new)
+
+    def md_rows(every: bool) -> list[str]:
+        tokens = MarkdownIt().enable("table").parse(compare.as_markdown(comparison, every))
+        assert sum(1 for t in tokens if t.type == "table_open") == 1
+        return [tokens[i + 2].content for i, t in enumerate(tokens) if t.type == "tr_open"][1:]
+
+    assert [c.label.split()[2] for c in comparison.shown()] == ["a", "c"]
+    assert [row.split()[2] for row in md_rows(False)] == ["a", "c"]
+    compare.print_table(comparison, False)
+    table = capsys.readouterr().out
+    assert " a x1" in table and " c x1" in table and " b x1" not in table
+    assert len(md_rows(True)) == 4
+    assert "nan" not in compare.as_markdown(comparison, True)

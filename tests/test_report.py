@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from markdown_it import MarkdownIt
@@ -216,3 +217,32 @@ def test_a_run_where_every_cell_failed_still_reports(tmp_path: Path) -> None:
     assert "No cell at the largest size finished OK" in sections(html).text["winners"]
     assert sections(html).text["warnings"].count("CRASHED") == len(records)
     assert "| array-sum fill=arange kernel=python | none |" in render(run, fmt="md")
+
+
+def test_the_end_of_a_sweep_analyses_the_run_once_for_its_tables_and_its_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The closing tables and report.html come from one summary of the run (bootstrap CIs are not redone),
+    and the exit status still says a cell failed."""
+    import io
+
+    from rich.console import Console
+
+    import parbench.analysis.stats
+    import parbench.report.model
+    from parbench.commands.sweep import _conclude
+
+    shutil.copytree(FIXTURE, tmp_path / "small")
+    calls = []
+    real = parbench.analysis.stats.summarize
+
+    def counted(df: Any) -> Any:
+        calls.append(1)
+        return real(df)
+
+    monkeypatch.setattr(parbench.analysis.stats, "summarize", counted)
+    monkeypatch.setattr(parbench.report.model, "summarize", counted)
+    console = Console(record=True, width=200, file=io.StringIO())
+    assert _conclude(RunStore(tmp_path / "small"), console) == 1  # the fixture has WRONG cells
+    assert len(calls) == 1
+    assert (tmp_path / "small" / "report.html").is_file()
+    assert "Best strategy per workload point" in console.export_text()

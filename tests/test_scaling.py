@@ -54,6 +54,15 @@ def test_speedup_and_efficiency_by_definition() -> None:
     assert efficiency(2.0, 4) == 0.5
 
 
+def test_speedup_and_efficiency_apply_to_columns_as_summarize_uses_them() -> None:
+    """Over arrays, element by element; no positive time is no speedup (NaN), never infinity."""
+    assert list(speedup(np.array([100.0, 100.0, 100.0]), np.array([25.0, 0.0, np.nan]))[:1]) == [4.0]
+    assert np.isnan(speedup(np.array([100.0, 100.0]), np.array([0.0, np.nan]))).all()
+    assert list(efficiency(np.array([4.0, 2.0]), pd.Series([4, 4]))) == [1.0, 0.5]
+    summary = _amdahl_run(0.0)
+    assert list(summary["speedup"]) == list(speedup(summary["baseline_ns"], summary["median_ns"]))
+
+
 @pytest.mark.parametrize("f", [0.0, 0.1, 0.5])
 def test_karp_flatt_of_a_perfect_amdahl_curve_is_its_serial_fraction_at_every_p(f: float) -> None:
     """On an exact Amdahl curve the Karp-Flatt metric equals f for every p > 1."""
@@ -149,3 +158,42 @@ def test_phase_medians_add_up_to_one_call_from_cold() -> None:
     assert (medians["setup"], medians["spawn"], medians["compute"], medians["teardown"]) == (1000, 300, 600, 500)
     assert medians["other"] == 100
     assert medians["total"] == 1000 + 1000 + 500
+
+
+def test_phase_medians_come_from_the_visits_summarize_times_the_cell_by() -> None:
+    """A visit measured on a slow machine is left out of the phases as it is of the median: the bars and the
+    median beside them describe the same repeats."""
+    from dataclasses import replace
+
+    slow = replace(_record("pool", 2, 3000, phases={"spawn": 2000, "compute": 1000}), visit=0, slowdown=2.0)
+    steady = replace(_record("pool", 2, 1000, phases={"spawn": 300, "compute": 600}), visit=1, slowdown=1.0)
+    df = frame("r", [slow, steady])
+    medians = phase_medians(df).set_index("key").iloc[0]
+    median = parbench.summarize(df)["median_ns"].iloc[0]
+    assert (medians["spawn"], medians["compute"], medians["other"]) == (300, 600, 100)
+    assert medians["spawn"] + medians["compute"] + medians["other"] == median == 1000
+
+
+def test_families_sort_in_the_order_strategies_declare_them() -> None:
+    """sequential, threads, processes, distributed (strategies.base.Family), then a family parbench does not know."""
+    from parbench.analysis.scaling import family_rank
+
+    families = pd.Series(["plugin-kind", "distributed", "processes", "threads", "sequential"])
+    assert list(families.iloc[family_rank(families).argsort()]) == [
+        "sequential", "threads", "processes", "distributed", "plugin-kind"]
+
+
+def test_a_larger_size_that_failed_is_not_beaten() -> None:
+    """pool wins at 1e3 and 1e4 but timed out at 1e5: it is not said to beat sequential from 1e3 on, and the
+    failed size shows as a missing speedup."""
+    from dataclasses import replace
+
+    timeout = replace(_record("pool", 2, 1, size=100_000), status="TIMEOUT", samples=())
+    records = [_record("sequential", 1, 100, size=1000), _record("pool", 2, 50, size=1000),
+               _record("sequential", 1, 1000, size=10_000), _record("pool", 2, 500, size=10_000),
+               _record("sequential", 1, 10_000, size=100_000), timeout]
+    found = crossovers(annotate(parbench.summarize(frame("r", records))))
+    assert list(found["label"]) == ["pool"]
+    assert pd.isna(found["crossover"].iloc[0])
+    sizes = found["sizes"].iloc[0]
+    assert sizes[1000] == 2.0 and sizes[10_000] == 2.0 and math.isnan(sizes[100_000])

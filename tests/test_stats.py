@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +106,22 @@ def test_visits_of_a_cell_pool_their_repeats_and_keep_the_worst_status() -> None
     assert row["status"] == "WRONG" and row["error"] == "result 1 differs"
     assert row["setup_ns"] == 200
     assert np.isnan(row["speedup"])  # a cell that is not OK gets no speedup
+
+
+def test_the_sweep_tables_show_a_dash_where_sequential_failed() -> None:
+    """A point whose sequential cell timed out has no baseline: its speedups and sequential median print as
+    '-', never 'nanx' or 'nan ns'."""
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from parbench.tables import render
+
+    timeout = replace(_record("sequential", 1, []), status="TIMEOUT", error="killed after 60 s")
+    summary = parbench.summarize(frame("r", [timeout, _record("pool-map", 2, [50, 50, 50])]))
+    console = Console(record=True, width=200, file=io.StringIO())
+    render(console, summary)
+    text = console.export_text()
+    assert "nan" not in text.lower()
+    assert re.search(r"pool-map\s+│\s+- \d+%", text), text
+    assert re.search(r"pool-map x2\s+│\s+50 ns\s+│\s+-\s+│\s+-", text), text

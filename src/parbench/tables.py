@@ -16,16 +16,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from parbench.analysis.scaling import at_top_workers, family_rank, point_of
 from parbench.results.schema import Cell
 from parbench.units import fmt_count, fmt_duration
-
-FAMILY_ORDER = {"sequential": 0, "threads": 1, "processes": 2, "distributed": 3}
 
 
 def _points(summary: pd.DataFrame) -> dict[str, str]:
     """Point id -> a short column label: the workload and the parameters that vary across the run."""
     parsed = {k: json.loads(k) for k in summary["key"]}
-    points = {_point_id(c): (c["workload"], c["params"]) for c in parsed.values()}
+    points = {point_of(k): (c["workload"], c["params"]) for k, c in parsed.items()}
     labels = {}
     for pid, (workload, params) in points.items():
         same = [p for w, p in points.values() if w == workload]
@@ -46,10 +45,6 @@ def _value(value: Any) -> str:
     return fmt_count(value) if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-def _point_id(cell: dict[str, Any]) -> str:
-    return json.dumps([cell["workload"], cell["params"]], sort_keys=True)
-
-
 def _entry(row: pd.Series) -> str:
     if row["status"] != "OK":
         return f"[red]{row['status']}[/]" if row["status"] != "UNAVAILABLE" else "[yellow]n/a[/]"
@@ -57,7 +52,12 @@ def _entry(row: pd.Series) -> str:
     colour = "green" if speedup >= 1.1 else "red" if speedup < 0.9 else "white"
     noisy = "~" if row.get("noisy") else ""
     util_text = f" [dim]{util:.0%}[/]" if pd.notna(util) else ""
-    return f"[{colour}]{speedup:.2f}x{noisy}[/]{util_text}"
+    return f"[{colour}]{_speedup(speedup)}{noisy}[/]{util_text}"
+
+
+def _speedup(value: float) -> str:
+    """'-' where there is no speedup: the point has no OK sequential baseline."""
+    return f"{value:.2f}x" if pd.notna(value) else "-"
 
 
 def _row_label(strategy: str, method: Any, methods: int) -> str:
@@ -67,7 +67,7 @@ def _row_label(strategy: str, method: Any, methods: int) -> str:
 def speedup_table(summary: pd.DataFrame) -> Table:
     """Strategies x points at the most workers measured: speedup vs sequential, CPU utilisation dimmed."""
     top = int(summary["workers"].max())
-    at_top = summary[(summary["workers"] == top) | (summary["strategy"] == "sequential")]
+    at_top = at_top_workers(summary)
     labels = _points(summary)
     methods = summary["start_method"].dropna().nunique()
     table = Table(title=f"Speedup vs sequential at {top} worker(s) (CPU utilisation dimmed; ~ noisy: CV > 10%)",
@@ -75,9 +75,9 @@ def speedup_table(summary: pd.DataFrame) -> Table:
     table.add_column("strategy")
     for label in labels.values():
         table.add_column(label, justify="right")
-    order = at_top.assign(_f=at_top["family"].map(FAMILY_ORDER).fillna(9)).sort_values(["_f", "strategy"])
+    order = at_top.assign(_f=family_rank(at_top["family"])).sort_values(["_f", "strategy"])
     for (strategy, method), group in order.groupby(["strategy", "start_method"], sort=False, dropna=False):
-        by_point = {_point_id(json.loads(r["key"])): _entry(r) for _, r in group.iterrows()}
+        by_point = {point_of(r["key"]): _entry(r) for _, r in group.iterrows()}
         table.add_row(_row_label(str(strategy), method, methods), *(by_point.get(p, "") for p in labels))
     return table
 
@@ -90,14 +90,14 @@ def best_table(summary: pd.DataFrame) -> Table:
     ok = summary[summary["status"] == "OK"]
     labels = _points(summary)
     for pid, label in labels.items():
-        rows = ok[ok["key"].map(lambda k: _point_id(json.loads(k))) == pid]
+        rows = ok[ok["key"].map(point_of) == pid]
         if rows.empty:
             table.add_row(label.replace("\n", " "), "[red]no OK cell[/]", "", "", "")
             continue
         best = rows.loc[rows["median_ns"].idxmin()]
         how = f" ({best['start_method']})" if isinstance(best["start_method"], str) else ""
         table.add_row(label.replace("\n", " "), f"{best['strategy']} x{best['workers']}{how}",
-                      fmt_duration(best["median_ns"]), f"{best['speedup']:.2f}x", fmt_duration(best["baseline_ns"]))
+                      fmt_duration(best["median_ns"]), _speedup(best["speedup"]), fmt_duration(best["baseline_ns"]))
     return table
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 
 def fmt_duration(ns: float | None) -> str:
-    """3 significant digits in the unit that fits: 812 ns, 45.3 us, 123 ms, 2.41 s."""
-    if ns is None:
+    """3 significant digits in the unit that fits: 812 ns, 45.3 us, 123 ms, 2.41 s; '-' for no value (None or
+    NaN: a summary's empty cell)."""
+    if ns is None or math.isnan(ns):
         return "-"
     for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
         if abs(ns) >= scale:

@@ -28,12 +28,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from parbench.analysis import DEFAULT_ALPHA, DEFAULT_FACTOR
+from parbench.analysis.stats import BOOTSTRAP_RESAMPLES
 from parbench.results.schema import Cell, worst
 
 Verdict = Literal["regressed", "improved", "unchanged", "not compared"]
-BOOTSTRAP_RESAMPLES = 2000
-DEFAULT_FACTOR = 1.10
-DEFAULT_ALPHA = 0.01
 # Below this many common cells a median ratio says more about those few cells than about the machine.
 MIN_DRIFT_CELLS = 8
 
@@ -58,6 +57,10 @@ class CellChange:
     reason: str = ""
     relative: float = math.nan  # ratio / the run-wide drift: what the verdict judges
     q_value: float = math.nan  # p_value adjusted for the number of cells compared (Benjamini-Hochberg)
+
+    def ratio_text(self) -> str:
+        """'1.500 (1.478-1.521)': the ratio and its 95% CI; '-' for a cell without one (a status change)."""
+        return "-" if math.isnan(self.ratio) else f"{self.ratio:.3f} ({self.ci_low:.3f}-{self.ci_high:.3f})"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,14 @@ class Comparison:
     @property
     def improved(self) -> list[CellChange]:
         return self.with_verdict("improved")
+
+    def shown(self, every: bool = False) -> list[CellChange]:
+        """The cells every format lists: regressed, improved, then those whose status changed with no ratio to
+        judge (WRONG -> TIMEOUT; WRONG -> WRONG is no news). `every`: each common cell, the slowest first."""
+        if every:
+            return sorted(self.cells, key=lambda c: -c.ratio if not math.isnan(c.ratio) else math.inf)
+        changed = [c for c in self.with_verdict("not compared") if c.base_status != c.new_status]
+        return self.regressed + self.improved + changed
 
 
 def ratio_ci(base: np.ndarray, new: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
@@ -144,13 +155,13 @@ def _judge(ratio: float, p: float, factor: float, alpha: float) -> Verdict:
 
 
 def compare_cell(key: str, base: np.ndarray, new: np.ndarray, factor: float, alpha: float,
-                 drift: float = 1.0, q: float | None = None) -> CellChange:
+                 drift: float = 1.0, q: float | None = None, p: float | None = None) -> CellChange:
     """Two OK cells' raw wall times (ns) -> ratio, its CI, p-value and verdict, judged against `drift` with
-    the adjusted `q` (the raw p when None: a single cell)."""
+    the adjusted `q` (the raw p when None: a single cell). `p`: the cell's p-value when already computed."""
     base_median, new_median = float(np.median(base)), float(np.median(new))
     ratio = new_median / base_median
     low, high = ratio_ci(base, new)
-    p = mann_whitney_p(base, new / drift)
+    p = mann_whitney_p(base, new / drift) if p is None else p
     q = p if q is None else q
     return CellChange(key, _label(key), "OK", "OK", base_median, new_median, ratio, low, high, p, len(base),
                       len(new), _judge(ratio / drift, q, factor, alpha), relative=ratio / drift, q_value=q)
@@ -201,9 +212,9 @@ def compare_runs(base: pd.DataFrame, new: pd.DataFrame, factor: float = DEFAULT_
     common = [k for k in base_status if k in new_status]
     timed = [k for k in common if base_status[k] == new_status[k] == "OK" and k in base_times and k in new_times]
     drift = 1.0 if absolute else run_drift(base_times, new_times, timed)
-    q = dict(zip(timed, adjusted([mann_whitney_p(base_times[k], new_times[k] / drift) for k in timed]),
-                 strict=True))
-    changes = [compare_cell(k, base_times[k], new_times[k], factor, alpha, drift, q[k]) if k in timed
+    p = {k: mann_whitney_p(base_times[k], new_times[k] / drift) for k in timed}
+    q = dict(zip(timed, adjusted([p[k] for k in timed]), strict=True))
+    changes = [compare_cell(k, base_times[k], new_times[k], factor, alpha, drift, q[k], p[k]) if k in timed
                else _status_change(k, base_status[k], new_status[k]) for k in common]
     notes = _drift_notes(drift, len(timed), absolute) + _notes(changes, alpha)
     return Comparison(_run_id(base), _run_id(new), factor, alpha, tuple(changes),

@@ -13,26 +13,34 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 
+from parbench.strategies.base import Family
 from parbench.units import fmt_count
 
 SIZE = "size"
 FIT_GRID = 201
+# The order tables and figures list strategy families in: sequential, the reference, first.
+FAMILY_ORDER: dict[str, int] = {family: i for i, family in enumerate(get_args(Family))}
 
 
-def speedup(reference_ns: float, median_ns: float) -> float:
-    """S = T_reference / T: above 1 is faster than the reference."""
-    return reference_ns / median_ns if median_ns > 0 else float("nan")
+def speedup(reference_ns: Any, median_ns: Any) -> Any:
+    """S = T_reference / T: above 1 is faster than the reference; NaN without a positive T (numpy-broadcast
+    over both: a float for two numbers, an array for columns)."""
+    reference, median = np.asarray(reference_ns, dtype=float), np.asarray(median_ns, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        found = np.where(median > 0, reference / median, np.nan)
+    return float(found) if found.ndim == 0 else found
 
 
-def efficiency(speedup_: float, workers: int) -> float:
-    """E = S / p: 1 is perfect scaling, 1/p no gain at all."""
-    return speedup_ / workers
+def efficiency(speedup_: Any, workers: Any) -> Any:
+    """E = S / p: 1 is perfect scaling, 1/p no gain at all (numpy-broadcast, like speedup)."""
+    found = np.asarray(speedup_, dtype=float) / np.asarray(workers, dtype=float)
+    return float(found) if found.ndim == 0 else found
 
 
 def karp_flatt(speedup_: float, workers: int) -> float:
@@ -88,7 +96,8 @@ def fit_amdahl(workers: Sequence[int], speedups: Sequence[float]) -> AmdahlFit |
 
 
 def crossover(speedups_by_size: Mapping[float, float]) -> float | None:
-    """The smallest size from which on a strategy beats the reference at every larger size measured."""
+    """The smallest size from which on a strategy beats the reference at every larger size measured (a NaN
+    speedup, a size it has no OK figure for, is not beaten)."""
     found = None
     for size in sorted(speedups_by_size, reverse=True):
         if not speedups_by_size[size] > 1:
@@ -111,14 +120,30 @@ def size_text(size: Any) -> str:
     return fmt_count(int(size)) if whole else str(size)
 
 
+def family_rank(families: pd.Series) -> pd.Series:
+    """Each family's place in FAMILY_ORDER, to sort by; a family parbench does not know comes last."""
+    return families.map(FAMILY_ORDER).fillna(len(FAMILY_ORDER))
+
+
 def _cell(key: str) -> dict[str, Any]:
     raw: dict[str, Any] = json.loads(key)
     return raw
 
 
 def point_of(key: str) -> str:
+    """The (workload, parameters) part of a cell key: what a speedup compares against."""
     cell = _cell(key)
     return json.dumps([cell["workload"], cell["params"]], sort_keys=True)
+
+
+def sequential_reference(summary: pd.DataFrame, column: str, points: pd.Series | None = None) -> np.ndarray:
+    """Per row: `column` of the OK sequential cell at one worker of the same run and point (`points`, computed
+    from the keys when not given); NaN where there is none: a failed baseline gives no reference."""
+    point = summary["key"].map(point_of) if points is None else points
+    base = (summary["status"] == "OK") & (summary["strategy"] == "sequential") & (summary["workers"] == 1)
+    found = dict(zip(zip(summary.loc[base, "run_id"], point[base], strict=True), summary.loc[base, column],
+                     strict=True))
+    return np.array([found.get(k, np.nan) for k in zip(summary["run_id"], point, strict=True)], dtype=float)
 
 
 def variant_of(key: str) -> str:
@@ -156,9 +181,7 @@ def annotate(summary: pd.DataFrame) -> pd.DataFrame:
     out["variant"] = out["key"].map(variant_of)
     out["series"] = out["key"].map(series_of)
     out["label"] = out["series"].map(_labels(out["series"]))
-    seq = out[(out["status"] == "OK") & (out["strategy"] == "sequential") & (out["workers"] == 1)]
-    seq_cpu = dict(zip(zip(seq["run_id"], seq["point"], strict=True), seq["cpu_median_ns"], strict=True))
-    out["baseline_cpu_ns"] = [seq_cpu.get(k, np.nan) for k in zip(out["run_id"], out["point"], strict=True)]
+    out["baseline_cpu_ns"] = sequential_reference(out, "cpu_median_ns", out["point"])
     workers = out["workers"].astype(int)
     out["karp_flatt"] = [karp_flatt(s, p) for s, p in zip(out["speedup"], workers, strict=True)]
     out["karp_flatt_self"] = [karp_flatt(s, p) for s, p in zip(out["self_speedup"], workers, strict=True)]
@@ -186,14 +209,17 @@ def fits(annotated: pd.DataFrame) -> pd.DataFrame:
 
 def crossovers(annotated: pd.DataFrame) -> pd.DataFrame:
     """One row per (variant, series) but sequential: the crossover size (NaN: never), with its best speedup
-    at each size (over worker counts) to show why."""
+    at each size (over worker counts) to show why. A size where the series has no speedup (its cells failed,
+    or sequential's did) is NaN there and counts as not beaten: "beats at every larger size" is never
+    claimed over a size it was not seen to win."""
     rows = []
     if SIZE not in annotated:
         return pd.DataFrame(columns=["variant", "series", "label", "crossover", "sizes"])
-    ok = annotated[(annotated["status"] == "OK") & (annotated["strategy"] != "sequential")]
-    for (variant, series), group in ok.groupby(["variant", "series"], sort=False):
-        best = group.groupby(SIZE)["speedup"].max().dropna()
-        if best.empty:
+    parallel = annotated[annotated["strategy"] != "sequential"]
+    for (variant, series), group in parallel.groupby(["variant", "series"], sort=False):
+        sizes = sorted(group[SIZE].dropna().unique())
+        best = ok_rows(group).groupby(SIZE)["speedup"].max().reindex(sizes)
+        if best.isna().all():
             continue
         by_size = {float(k): float(v) for k, v in best.items()}
         rows.append({"variant": variant, "series": series, "label": group["label"].iloc[0],
@@ -203,10 +229,29 @@ def crossovers(annotated: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def ok_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The cells that count: OK, with a median."""
+    return rows[(rows["status"] == "OK") & rows["median_ns"].notna()]
+
+
+def largest_point(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one variant at its largest size (its only point when the workload has no size)."""
+    if rows.empty:
+        return rows
+    if SIZE not in rows or rows[SIZE].isna().all():
+        return rows[rows["point"] == rows["point"].iloc[0]]
+    return rows[rows[SIZE] == rows[SIZE].max()]
+
+
+def at_top_workers(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each series at the most workers in `rows`, with sequential (one worker) as the reference."""
+    return rows[(rows["workers"] == rows["workers"].max()) | (rows["strategy"] == "sequential")]
+
+
 def best_map(rows: pd.DataFrame) -> pd.DataFrame:
     """The fastest OK cell at each (size, workers) of one variant: size, workers, label, median_ns, speedup.
     Sequential counts at one worker only, where it is measured."""
-    ok = rows[(rows["status"] == "OK") & rows["median_ns"].notna()]
+    ok = ok_rows(rows)
     columns = [SIZE, "workers", "label", "median_ns", "speedup"]
     if ok.empty or SIZE not in ok:
         return pd.DataFrame(columns=columns)

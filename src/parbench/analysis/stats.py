@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from parbench.analysis.scaling import efficiency, sequential_reference, speedup
 from parbench.results.schema import SLOW_MACHINE, worst
 
 NOISY_CV = 0.10
@@ -96,12 +97,6 @@ def _cell_row(group: pd.DataFrame, cell_columns: list[str]) -> dict[str, Any]:
     return row
 
 
-def _point(key: str) -> str:
-    """The (workload, parameters) part of a cell key: what a speedup compares against."""
-    cell = json.loads(key)
-    return json.dumps([cell["workload"], cell["params"]], sort_keys=True)
-
-
 def _self_point(key: str) -> str:
     cell = json.loads(key)
     cell["workers"] = 1
@@ -110,19 +105,16 @@ def _self_point(key: str) -> str:
 
 def _add_speedups(out: pd.DataFrame) -> pd.DataFrame:
     ok = out["status"] == "OK"
-    point = out["key"].map(_point)
     self_point = out["key"].map(_self_point)
-    base = out[ok & (out["strategy"] == "sequential") & (out["workers"] == 1)]
-    baseline = dict(zip(zip(base["run_id"], base["key"].map(_point), strict=True), base["median_ns"], strict=True))
     ones = out[ok & (out["workers"] == 1)]
     at_one = dict(zip(zip(ones["run_id"], ones["key"].map(_self_point), strict=True), ones["median_ns"],
                       strict=True))
-    out["baseline_ns"] = [baseline.get((r, p), np.nan) for r, p in zip(out["run_id"], point, strict=True)]
     one = np.array([at_one.get((r, p), np.nan) for r, p in zip(out["run_id"], self_point, strict=True)], dtype=float)
     median = out["median_ns"].where(ok)
-    out["speedup"] = out["baseline_ns"] / median
-    out["self_speedup"] = one / median
-    out["efficiency"] = out["speedup"] / out["workers"].astype(float)
+    out["baseline_ns"] = sequential_reference(out, "median_ns")
+    out["speedup"] = speedup(out["baseline_ns"], median)
+    out["self_speedup"] = speedup(one, median)
+    out["efficiency"] = efficiency(out["speedup"], out["workers"])
     return out
 
 

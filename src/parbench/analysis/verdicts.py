@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from parbench.analysis.scaling import SIZE, size_text, throughput
+from parbench.analysis.scaling import SIZE, largest_point, ok_rows, size_text, throughput
+from parbench.results.schema import FAILED
 from parbench.units import fmt_bytes, fmt_duration
 
 GIL_SLACK = 1.3  # utilisation within 1.3/p and speedup under 1.3: one thread at a time
@@ -61,20 +62,9 @@ def cell_name(row: pd.Series) -> str:
     return f"{row['label']} x{int(row['workers'])}"
 
 
-def largest_point(rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows at the variant's largest size (its only point when the workload has no size)."""
-    if SIZE not in rows or rows[SIZE].isna().all():
-        return rows[rows["point"] == rows["point"].iloc[0]]
-    return rows[rows[SIZE] == rows[SIZE].max()]
-
-
-def _ok(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows[(rows["status"] == "OK") & rows["median_ns"].notna()]
-
-
 def winner(rows: pd.DataFrame) -> tuple[str, str]:
     """(name, sentence) of the fastest OK cell at the largest size; sequential when nothing beats it."""
-    at = _ok(largest_point(rows))
+    at = ok_rows(largest_point(rows))
     if at.empty:
         return "none", "No cell at the largest size finished OK: see the warnings."
     best = at.loc[at["median_ns"].idxmin()]
@@ -113,7 +103,7 @@ def crossover_line(crossovers: pd.DataFrame) -> str | None:
 def gil_line(at: pd.DataFrame) -> str | None:
     """Threads at p > 1: the GIL (one core's worth of CPU, no gain), released (scaling at full CPU), or
     waiting (scaling at little CPU)."""
-    threads = _ok(at[(at["family"] == "threads") & (at["workers"] > 1)])
+    threads = ok_rows(at[(at["family"] == "threads") & (at["workers"] > 1)])
     if threads.empty:
         return None
     top = threads[threads["workers"] == threads["workers"].max()]
@@ -133,7 +123,7 @@ def gil_line(at: pd.DataFrame) -> str | None:
 
 
 def waiting_line(at: pd.DataFrame) -> str | None:
-    seq = _ok(at[at["strategy"] == "sequential"])
+    seq = ok_rows(at[at["strategy"] == "sequential"])
     if seq.empty or not seq["utilisation"].iloc[0] < WAITING_UTILISATION:
         return None
     return (f"Sequential uses {seq['utilisation'].iloc[0]:.0%} of a CPU: the work mostly waits, so workers beyond "
@@ -142,12 +132,12 @@ def waiting_line(at: pd.DataFrame) -> str | None:
 
 def bandwidth_line(at: pd.DataFrame, bytes_: int | None, calibration: Mapping[str, Any]) -> str | None:
     """Memory-bound (sequential near the calibrated bandwidth) or compute-bound (far from it)."""
-    seq = _ok(at[at["strategy"] == "sequential"])
+    seq = ok_rows(at[at["strategy"] == "sequential"])
     bandwidth = calibration.get("memory_bandwidth_bytes_per_s")
     if not bytes_ or seq.empty or not bandwidth:
         return None
     rate = throughput(bytes_, float(seq["median_ns"].iloc[0]))
-    best = _ok(at)
+    best = ok_rows(at)
     top = max(throughput(bytes_, float(m)) for m in best["median_ns"])
     head = (f"Sequential reads {rate / 1e9:.2f} GB/s, {rate / bandwidth:.0%} of the measured memory bandwidth "
             f"({bandwidth / 1e9:.1f} GB/s, one core); the fastest cell {top / 1e9:.2f} GB/s")
@@ -170,7 +160,7 @@ def _per_item(seq: pd.DataFrame, calibration: Mapping[str, Any]) -> str:
 
 def overhead_lines(at: pd.DataFrame, evidence: Evidence, bytes_: int | None) -> Iterator[str]:
     """The parallel cells that lose most against the ideal T_seq / p, each explained by its phases."""
-    cells = _ok(at[(at["strategy"] != "sequential") & (at["workers"] > 1)])
+    cells = ok_rows(at[(at["strategy"] != "sequential") & (at["workers"] > 1)])
     if cells.empty:
         return
     cells = cells[cells["workers"] == cells["workers"].max()]
@@ -248,7 +238,7 @@ def _scatter_reason(scatter: float, bytes_: int | None, calibration: Mapping[str
 
 def setup_line(at: pd.DataFrame) -> str | None:
     """Strategies that pay most of their cost once, at setup: steady state flatters them, end to end not."""
-    cells = _ok(at[at["strategy"] != "sequential"])
+    cells = ok_rows(at[at["strategy"] != "sequential"])
     heavy = cells[cells["setup_ns"] > cells["median_ns"]]
     if heavy.empty:
         return None
@@ -260,7 +250,7 @@ def setup_line(at: pd.DataFrame) -> str | None:
 
 def amdahl_line(at: pd.DataFrame, fits: pd.DataFrame, name: str) -> str | None:
     """The winner's serial fraction from the Amdahl fit over every worker count measured."""
-    best = _ok(at)
+    best = ok_rows(at)
     if best.empty or fits.empty or name == "sequential":
         return None
     row = best.loc[best["median_ns"].idxmin()]
@@ -279,7 +269,7 @@ def _at_size(row: pd.Series) -> str:
 
 
 def failure_line(rows: pd.DataFrame) -> str | None:
-    failed = rows[~rows["status"].isin(["OK", "UNAVAILABLE"])]
+    failed = rows[rows["status"].isin(FAILED)]
     if failed.empty:
         return None
     names = ", ".join(f"{cell_name(r)}{_at_size(r)} {r['status']}" for _, r in failed.head(6).iterrows())

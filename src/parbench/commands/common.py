@@ -1,11 +1,18 @@
-"""Flags shared by commands that name cells (`run`, `sweep`): workload parameters and strategy options."""
+"""What commands share: the flags of commands that name cells (`run`, `sweep`): workload parameters and
+strategy options; and the console they print tables on."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parbench.errors import UserError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Columns a console gets when its stream is not a terminal (a log, a pipe, a CI job).
+LOG_WIDTH = 160
 
 # Dedicated flags for the built-in parameters and options; anything else goes through --param/--option.
 PARAM_FLAGS: tuple[tuple[str, str], ...] = (
@@ -65,3 +72,12 @@ def params_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def options_from(args: argparse.Namespace) -> dict[str, Any]:
     return _collect(args, OPTION_FLAGS, args.option, "option")
+
+
+def wide_console(stderr: bool = False) -> Console:
+    """A rich console; when the stream is not a terminal, wide enough for cell labels and tables not to wrap."""
+    from rich.console import Console
+
+    console = Console(highlight=False, stderr=stderr)
+    return console if console.is_terminal else Console(highlight=False, stderr=stderr,
+                                                       width=max(console.width, LOG_WIDTH))

@@ -16,6 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from parbench.analysis import DEFAULT_ALPHA, DEFAULT_FACTOR
+from parbench.commands.common import wide_console
 from parbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -40,10 +42,11 @@ def _positive(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("base", type=Path, metavar="BASE", help="the reference run folder")
     parser.add_argument("new", type=Path, metavar="NEW", help="the run to judge against it")
-    parser.add_argument("--factor", type=_positive, default=1.10,
-                        help="slower than factor x base (and significant) is a regression (default: 1.10)")
-    parser.add_argument("--alpha", type=_positive, default=0.01,
-                        help="significance level of the Mann-Whitney U test (default: 0.01)")
+    parser.add_argument("--factor", type=_positive, default=DEFAULT_FACTOR,
+                        help="slower than factor x base (and significant) is a regression "
+                             f"(default: {DEFAULT_FACTOR:.2f})")
+    parser.add_argument("--alpha", type=_positive, default=DEFAULT_ALPHA,
+                        help=f"significance level of the Mann-Whitney U test (default: {DEFAULT_ALPHA})")
     parser.add_argument("--absolute", action="store_true",
                         help="judge raw times, not relative to the run-wide drift (asv's rule as is)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="table (default), md or json")
@@ -55,13 +58,6 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError(f"--factor must be above 1 (a ratio of medians), got {args.factor}")
     if args.alpha >= 1:
         raise UserError(f"--alpha must be below 1, got {args.alpha}")
-
-
-def _shown(comparison: Comparison, every: bool) -> list[CellChange]:
-    if every:
-        return sorted(comparison.cells, key=lambda c: -c.ratio if not math.isnan(c.ratio) else math.inf)
-    changed = [c for c in comparison.with_verdict("not compared") if c.base_status != c.new_status]
-    return comparison.regressed + comparison.improved + changed
 
 
 def _nulls(value: object) -> object:
@@ -83,14 +79,9 @@ def as_json(comparison: Comparison) -> str:
 
 
 def as_markdown(comparison: Comparison, every: bool) -> str:
-    from parbench.report.markdown import comparison_section, table
+    from parbench.report.markdown import comparison_section
 
-    lines = list(comparison_section(comparison))
-    if every:
-        lines += table(["cell", "verdict", "ratio", "vs drift", "p", "q"],
-                       [[c.label, c.verdict, f"{c.ratio:.3f}", f"{c.relative:.3f}", f"{c.p_value:.2g}",
-                         f"{c.q_value:.2g}"]
-                        for c in _shown(comparison, True)])
+    lines = list(comparison_section(comparison, every, limit=None))
     lines += [f"- only in `{comparison.base}`: {label}" for label in comparison.only_base]
     lines += [f"- only in `{comparison.new}`: {label}" for label in comparison.only_new]
     return "\n".join(lines).rstrip() + "\n"
@@ -110,19 +101,16 @@ def _row(c: CellChange) -> list[str]:
 
 
 def print_table(comparison: Comparison, every: bool) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(highlight=False)
-    if not console.is_terminal:  # a log or a CI job: wide enough for cell labels not to wrap
-        console = Console(highlight=False, width=max(console.width, 160))
+    console = wide_console()
     title = (f"{comparison.new} vs {comparison.base} (factor {comparison.factor}, alpha {comparison.alpha}, "
              f"run-wide drift x{comparison.drift:.3f})")
     table = Table(title=title, title_justify="left")
     for column in ("cell", "verdict", "ratio", "95% CI", "vs drift", "base", "new", "p", "q"):
         table.add_column(column, justify="left" if column in ("cell", "verdict") else "right")
-    for change in _shown(comparison, every):
+    for change in comparison.shown(every):
         table.add_row(*_row(change))
     if table.row_count:
         console.print(table)
@@ -142,11 +130,7 @@ def main(args: argparse.Namespace) -> int:
     from parbench.results.reader import open_run
 
     _check(args)
-    base, new = open_run(args.base), open_run(args.new)
-    base_version, new_version = base.meta.get("schema_version"), new.meta.get("schema_version")
-    if base_version != new_version:
-        raise UserError(f"{base.path} has schema_version {base_version!r}, {new.path} {new_version!r}: "
-                        "no migration between them")
+    base, new = open_run(args.base), open_run(args.new)  # each refuses a schema version it cannot read
     comparison = compare_runs(base.frame, new.frame, args.factor, args.alpha, args.absolute)
     if not comparison.cells:
         raise UserError(f"{base.path} and {new.path} have no cell in common: nothing to compare")

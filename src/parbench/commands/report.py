@@ -82,14 +82,14 @@ def renderer(fmt: str) -> Callable[[Report], str]:
     return html
 
 
-def write_html(run: Path) -> Path:
-    """RUN/report.html, as a sweep writes it when it ends."""
+def write_html(run: Path, report: Report | None = None) -> Path:
+    """RUN/report.html, as a sweep writes it when it ends (from `report` when the sweep already built it)."""
     from parbench.report.model import build
     from parbench.results.reader import open_run
 
     render = renderer("html")
     target = run / REPORT_FILE
-    write_atomically(target, render(build(open_run(run))))
+    write_atomically(target, render(report if report is not None else build(open_run(run))))
     return target
 
 

@@ -11,18 +11,18 @@ import argparse
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from parbench import __version__
-from parbench.commands.common import key_value
+from parbench.commands.common import key_value, wide_console
 from parbench.cpus import usable_cpus
 from parbench.errors import UserError
 from parbench.interrupts import Interrupted, interruptible
-from parbench.results.schema import SCHEMA_VERSION
+from parbench.results.schema import FAILED, SCHEMA_VERSION
 from parbench.results.store import RunStore
 from parbench.runner.estimate import Costs, estimate_cell, total_estimate
 from parbench.runner.measure import now_iso
@@ -32,12 +32,14 @@ from parbench.runner.spec import ISOLATIONS, ParamFlag, SweepSpec, build_spec, s
 from parbench.runner.sweep import Limits, run_sweep
 from parbench.units import fmt_duration
 
+if TYPE_CHECKING:
+    from parbench.report.model import Report
+
 NAME = "sweep"
 HELP = "measure workloads x sizes x strategies x workers, each cell in a fresh pinned process; resumable"
 SPEC_FLAGS = ("workloads", "strategies", "workers", "start_methods", "repeat", "warmup", "rounds", "timeout",
               "seed", "isolation")
 PARAM_FLAGS = (("sizes", "size"), ("kernels", "kernel"), ("delay", "delay"))
-FAILED = ("WRONG", "TIMEOUT", "CRASHED", "ERROR")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,9 +90,19 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
     return build_spec(args.preset, args.config, values, _param_flags(args))
 
 
-def _estimates(cells: Sequence[PlannedCell], limits: Limits, costs: Costs) -> dict[str, float]:
+def _estimates(cells: Sequence[PlannedCell], limits: Limits, calibration: Mapping[str, Any] | None) -> dict[str, float]:
+    """Seconds per cell, from this machine's calibration when there is one."""
+    costs = Costs.for_sweep(limits.isolation, calibration)
     cpus = len(usable_cpus())
     return {c.cell.key(): estimate_cell(c, limits.repeat, limits.warmup, cpus, costs) for c in cells}
+
+
+def _calibrate(cells: Sequence[PlannedCell], spec: SweepSpec) -> tuple[dict[str, Any], dict[str, float]]:
+    """Calibrate this machine (a second or so, as loaded as it is now) and estimate each cell from it."""
+    from parbench.runner.calibrate import calibrate
+
+    calibration = calibrate(spec.start_methods)
+    return calibration, _estimates(cells, _limits(spec), calibration)
 
 
 def _limits(spec: SweepSpec) -> Limits:
@@ -98,11 +110,7 @@ def _limits(spec: SweepSpec) -> Limits:
 
 
 def _print_plan(cells: Sequence[PlannedCell], notes: Sequence[str], spec: SweepSpec) -> None:
-    from parbench.runner.calibrate import calibrate
-
-    # The same calibration as a real run (a second or so): an estimate from this machine, as loaded as it is now.
-    costs = Costs.for_sweep(spec.isolation, calibrate(spec.start_methods))
-    estimates = _estimates(cells, _limits(spec), costs)
+    _, estimates = _calibrate(cells, spec)  # the same calibration as a real run
     width = len(str(len(cells)))
     for i, planned in enumerate(cells, 1):
         extra = f"  UNAVAILABLE: {planned.unavailable}" if planned.unavailable else ""
@@ -151,16 +159,13 @@ def _start(args: argparse.Namespace, console: Console) -> int:
         _print_plan(plan.cells, plan.notes, spec)
         return 0
     store = _new_store(args)
-    from parbench.runner.calibrate import calibrate
-
     console.print(f"parbench sweep: {_size(plan.cells, spec.rounds)}; calibrating this machine ...", highlight=False)
-    calibration = calibrate(spec.start_methods)
-    costs = Costs.for_sweep(spec.isolation, calibration)
-    estimates = _estimates(plan.cells, _limits(spec), costs)
-    store.create(_meta(store, spec, plan.cells, plan.notes, calibration, total_estimate(plan.cells, estimates)))
+    calibration, estimates = _calibrate(plan.cells, spec)
+    total = total_estimate(plan.cells, estimates)
+    store.create(_meta(store, spec, plan.cells, plan.notes, calibration, total))
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
-    console.print(f"run {store.path}: estimated {_minutes(total_estimate(plan.cells, estimates))}", highlight=False)
+    console.print(f"run {store.path}: estimated {_minutes(total)}", highlight=False)
     return _execute(store, plan.cells, _limits(spec), estimates, console, 0)
 
 
@@ -184,7 +189,7 @@ def _resume(args: argparse.Namespace, console: Console) -> int:
     limits = _limits(spec_from_dict(meta["spec"]))
     console.print(f"run {store.path}: {len(cells) - len(todo)} of {len(cells)} visits done, {len(todo)} to go",
                   highlight=False)
-    estimates = _estimates(todo, limits, Costs.for_sweep(limits.isolation, meta.get("calibration")))
+    estimates = _estimates(todo, limits, meta.get("calibration"))
     return _execute(store, todo, limits, estimates, console, len(cells) - len(todo))
 
 
@@ -193,7 +198,7 @@ def _execute(store: RunStore, cells: Sequence[PlannedCell], limits: Limits, esti
     from parbench.runner.progress import SweepProgress
 
     t0 = time.monotonic()
-    progress = SweepProgress(cells, estimates, _console(stderr=True), done_before)
+    progress = SweepProgress(cells, estimates, wide_console(stderr=True), done_before)
     try:
         with interruptible(), progress:
             run_sweep(cells, store, limits, progress, (store.meta().get("calibration") or {}).get("canary_ns"))
@@ -206,9 +211,7 @@ def _execute(store: RunStore, cells: Sequence[PlannedCell], limits: Limits, esti
     if progress.postponed:
         console.print(f"{progress.postponed} visit(s) ran while the machine was slow and were measured again",
                       highlight=False)
-    status = _report(store, console)
-    _write_report(store, console)
-    return status
+    return _conclude(store, console)
 
 
 def _finish(store: RunStore, elapsed: float, remeasured: int) -> None:
@@ -220,13 +223,38 @@ def _finish(store: RunStore, elapsed: float, remeasured: int) -> None:
     store.write_meta(meta)
 
 
-def _report(store: RunStore, console: Console) -> int:
+def _conclude(store: RunStore, console: Console) -> int:
+    """The summary tables, then RUN/report.html, both from one analysis of the run (its bootstrap CIs are the
+    slow part); 1 when a cell failed."""
+    report = _analyse(store)
+    status = _report(store, console, report)
+    _write_report(store, console, report)
+    return status
+
+
+def _analyse(store: RunStore) -> Report | None:
+    """The report model of the whole run (resumed parts included); None when it cannot be built: the tables
+    then summarize the records alone, and the report step says what went wrong."""
+    from parbench.report.model import build
+    from parbench.results.reader import open_run
+
+    try:
+        return build(open_run(store.path))
+    except Exception:  # the measurements are safe on disk whatever the analysis does
+        return None
+
+
+def _report(store: RunStore, console: Console, report: Report | None = None) -> int:
     """The summary tables of the whole run (resumed parts included); 1 when a cell failed."""
-    from parbench.analysis.stats import summarize
-    from parbench.results.store import load
     from parbench.tables import render
 
-    summary = summarize(load(store.path))
+    if report is not None:
+        summary = report.summary
+    else:
+        from parbench.analysis.stats import summarize
+        from parbench.results.store import load
+
+        summary = summarize(load(store.path))
     render(console, summary)
     statuses = Counter(summary["status"]) if not summary.empty else Counter()
     console.print("cells: " + (", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "none"),
@@ -235,13 +263,13 @@ def _report(store: RunStore, console: Console) -> int:
     return 1 if any(statuses[s] for s in FAILED) else 0
 
 
-def _write_report(store: RunStore, console: Console) -> None:
-    """RUN/report.html. A report that fails loses nothing: the run is complete and the exit status still says
-    how its cells went; one line says what happened and how to retry."""
+def _write_report(store: RunStore, console: Console, report: Report | None = None) -> None:
+    """RUN/report.html (from `report` when already built). A report that fails loses nothing: the run is
+    complete and the exit status still says how its cells went; one line says what happened and how to retry."""
     from parbench.commands.report import write_html
 
     try:
-        path = write_html(store.path)
+        path = write_html(store.path, report)
     except Exception as exc:  # the measurements are safe on disk whatever the report does
         reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         print(f"parbench: report not written ({reason}); the run is complete: parbench report {store.path}",
@@ -250,14 +278,8 @@ def _write_report(store: RunStore, console: Console) -> None:
     console.print(f"report: {path}", highlight=False)
 
 
-def _console(stderr: bool = False) -> Console:
-    """When the stream is not a terminal (a log, a pipe): wide enough for cell lines and tables not to wrap."""
-    console = Console(highlight=False, stderr=stderr)
-    return console if console.is_terminal else Console(highlight=False, stderr=stderr, width=max(console.width, 160))
-
-
 def main(args: argparse.Namespace) -> int:
-    console = _console()
+    console = wide_console()
     if args.resume is not None:
         return _resume(args, console)
     return _start(args, console)

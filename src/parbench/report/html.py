@@ -18,16 +18,15 @@ from markupsafe import Markup
 
 from parbench import __version__
 from parbench.analysis.compare import CellChange, Comparison
-from parbench.analysis.scaling import SIZE, best_map, size_text
+from parbench.analysis.scaling import SIZE, best_map, family_rank, largest_point, ok_rows, size_text
 from parbench.report import plots
 from parbench.report.model import Report, Variant, Workload
-from parbench.results.schema import SLOW_MACHINE
-from parbench.tables import FAMILY_ORDER
+from parbench.results.schema import FAILED, SLOW_MACHINE
 from parbench.units import fmt_bytes, fmt_duration
 
 TEMPLATES = Path(__file__).parent / "templates"
 QUALITY = ("slow machine", "noisy", "sub-ms")  # measured, but read with care; the rest are failures or gaps
-ATTENTION = ("WRONG", "TIMEOUT", "CRASHED", "ERROR", "missing")
+ATTENTION = (*FAILED, "missing")
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def speed_class(value: Any) -> str:
 
 
 def _styles(summary: pd.DataFrame) -> dict[str, plots.Style]:
-    order = summary.assign(_f=summary["family"].map(FAMILY_ORDER).fillna(9))
+    order = summary.assign(_f=family_rank(summary["family"]))
     return plots.styles(order.sort_values(["_f", "strategy", "label"])["label"])
 
 
@@ -134,9 +133,7 @@ def crossover_table(variant: Variant, report: Report) -> Table:
 
 def karp_flatt_table(variant: Variant, report: Report) -> Table:
     """At the largest size: speedup, efficiency and Karp-Flatt e per worker count, and the Amdahl fits."""
-    rows = variant.rows[(variant.rows["status"] == "OK") & (variant.rows["strategy"] != "sequential")]
-    if SIZE in rows and rows[SIZE].notna().any():
-        rows = rows[rows[SIZE] == rows[SIZE].max()]
+    rows = largest_point(ok_rows(variant.rows[variant.rows["strategy"] != "sequential"]))
     counts = sorted(int(p) for p in rows["workers"].unique())
     body = []
     for label, group in rows.groupby("label", sort=True):
@@ -184,7 +181,7 @@ def _flags(row: pd.Series) -> str:
 
 def cells_table(summary: pd.DataFrame) -> Table:
     """Every cell's statistics, by workload point, then family, strategy and workers."""
-    order = summary.assign(_p=summary["key"].map(point_text), _f=summary["family"].map(FAMILY_ORDER).fillna(9))
+    order = summary.assign(_p=summary["key"].map(point_text), _f=family_rank(summary["family"]))
     order = order.sort_values(["_p", "_f", "label", "workers"])
     rows, classes = [], []
     for _, r in order.iterrows():
@@ -203,19 +200,13 @@ def cells_table(summary: pd.DataFrame) -> Table:
 
 
 def comparison_table(comparison: Comparison, changes: list[CellChange]) -> Table:
-    rows = [[c.label, c.verdict, _ratio(c), f"{c.relative:.3f}" if pd.notna(c.relative) else "-",
+    rows = [[c.label, c.verdict, c.ratio_text(), f"{c.relative:.3f}" if pd.notna(c.relative) else "-",
              duration(c.base_median_ns), duration(c.new_median_ns),
              f"{c.p_value:.2g} ({c.q_value:.2g})" if pd.notna(c.p_value) else "-", c.reason] for c in changes]
     classes = [["", "bad" if c.verdict == "regressed" else "good" if c.verdict == "improved" else "", *([""] * 6)]
                for c in changes]
     return Table(["cell", "verdict", f"ratio new/{comparison.base} (95% CI)", f"vs drift x{comparison.drift:.3f}",
                   "base median", "new median", "p (q, adjusted)", "note"], rows, classes)
-
-
-def _ratio(change: CellChange) -> str:
-    if not pd.notna(change.ratio):
-        return "-"
-    return f"{change.ratio:.3f} ({change.ci_low:.3f} - {change.ci_high:.3f})"
 
 
 def environment(report: Report) -> Iterator[tuple[str, list[tuple[str, str]]]]:
@@ -283,13 +274,8 @@ def context(report: Report) -> dict[str, Any]:
             "failures": [n for n in report.notices if n.kind not in QUALITY],
             "quality": [n for n in report.notices if n.kind in QUALITY],
             "cells_table": cells_table(report.summary), "comparison": comparison,
-            "comparison_table": comparison_table(comparison, _flagged(comparison)) if comparison else None,
+            "comparison_table": comparison_table(comparison, comparison.shown()) if comparison else None,
             "machine": report.machine_line()}
-
-
-def _flagged(comparison: Comparison) -> list[CellChange]:
-    """Regressions first, then improvements, then status changes nobody can compare."""
-    return comparison.regressed + comparison.improved + comparison.with_verdict("not compared")
 
 
 def render(report: Report) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 import pandas as pd
 
 from parbench.analysis.compare import Comparison
-from parbench.analysis.scaling import SIZE, size_text
+from parbench.analysis.scaling import SIZE, at_top_workers, size_text
 from parbench.report.model import Report, Variant
 from parbench.units import fmt_duration
 
@@ -41,7 +41,7 @@ def speedup_table(variant: Variant) -> list[str]:
     """Strategies x sizes at the most workers: speedup vs sequential (~ noisy, failed cells by status)."""
     rows = variant.rows
     top = int(rows["workers"].max())
-    shown = rows[(rows["workers"] == top) | (rows["strategy"] == "sequential")]
+    shown = at_top_workers(rows)
     sizes = sorted(shown[SIZE].dropna().unique()) if SIZE in shown else []
     header = ["strategy", *(f"{size_text(s)} x{top}" for s in sizes)] if sizes else ["strategy", f"x{top}"]
     body = []
@@ -65,7 +65,9 @@ def warnings(report: Report) -> list[str]:
     return table(["kind", "cell", "detail"], [[n.kind, n.subject, n.detail] for n in report.notices])
 
 
-def comparison_section(comparison: Comparison) -> Iterator[str]:
+def comparison_section(comparison: Comparison, every: bool = False,
+                       limit: int | None = FLAGGED_LIMIT) -> Iterator[str]:
+    """The counts, the notes and a table of the cells Comparison.shown lists (at most `limit` of them)."""
     yield f"### Compared with `{comparison.base}`"
     yield ""
     yield (f"{len(comparison.cells)} common cells: **{len(comparison.regressed)} regressed**, "
@@ -74,25 +76,18 @@ def comparison_section(comparison: Comparison) -> Iterator[str]:
            f"{len(comparison.only_base)} only in the base run, {len(comparison.only_new)} only in this one.")
     yield ""
     yield from (f"> {note}\n" for note in comparison.notes)
-    flagged = comparison.regressed + comparison.improved + comparison.with_verdict("not compared")
+    flagged = comparison.shown(every)
+    limit = len(flagged) if limit is None else limit
     if flagged:
         yield from table(["cell", "verdict", "ratio (95% CI)", "vs drift", "base", "new", "p (q)"],
-                         [[c.label, c.verdict, _ratio(c.ratio, c.ci_low, c.ci_high),
-                           f"{c.relative:.3f}" if pd.notna(c.relative) else "-", _ns(c.base_median_ns),
-                           _ns(c.new_median_ns),
+                         [[c.label, c.verdict, c.ratio_text(),
+                           f"{c.relative:.3f}" if pd.notna(c.relative) else "-", fmt_duration(c.base_median_ns),
+                           fmt_duration(c.new_median_ns),
                            f"{c.p_value:.2g} ({c.q_value:.2g})" if pd.notna(c.p_value) else c.reason]
-                          for c in flagged[:FLAGGED_LIMIT]], right=(2, 3, 4, 5, 6))
-        if len(flagged) > FLAGGED_LIMIT:
-            yield f"... and {len(flagged) - FLAGGED_LIMIT} more (parbench compare lists them all)."
+                          for c in flagged[:limit]], right=(2, 3, 4, 5, 6))
+        if len(flagged) > limit:
+            yield f"... and {len(flagged) - limit} more (parbench compare lists them all)."
             yield ""
-
-
-def _ratio(ratio: float, low: float, high: float) -> str:
-    return f"{ratio:.3f} ({low:.3f}-{high:.3f})" if pd.notna(ratio) else "-"
-
-
-def _ns(value: float) -> str:
-    return fmt_duration(value) if pd.notna(value) else "-"
 
 
 def header(report: Report) -> list[str]:

@@ -14,16 +14,15 @@ from typing import Any
 
 import pandas as pd
 
-from parbench.analysis.compare import DEFAULT_ALPHA, DEFAULT_FACTOR, Comparison, compare_runs
+from parbench.analysis import DEFAULT_ALPHA, DEFAULT_FACTOR
+from parbench.analysis.compare import Comparison, compare_runs
 from parbench.analysis.phases import phase_medians
 from parbench.analysis.scaling import annotate, crossovers, fits
 from parbench.analysis.stats import summarize
 from parbench.analysis.verdicts import Evidence, Verdict, verdicts
 from parbench.results.reader import OpenedRun
-from parbench.results.schema import SLOW_MACHINE, Cell
+from parbench.results.schema import FAILED, SLOW_MACHINE, Cell
 from parbench.units import fmt_duration
-
-FAILED = ("WRONG", "TIMEOUT", "CRASHED", "ERROR")
 
 
 @dataclass(frozen=True)

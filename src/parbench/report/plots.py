@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-from parbench.analysis.scaling import SIZE, amdahl, size_text
+from parbench.analysis.scaling import SIZE, amdahl, at_top_workers, largest_point, ok_rows, size_text
 from parbench.units import fmt_duration
 
 matplotlib.use("Agg")  # importing matplotlib.figure chose no backend yet; never an interactive one here
@@ -118,10 +118,6 @@ def _tick(value: float, _position: object) -> str:
     return f"{value:.0e}".replace("e+0", "e") if value >= 10_000 else f"{value:g}"
 
 
-def _ok(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows[(rows["status"] == "OK") & rows["median_ns"].notna()]
-
-
 def _empty(ax: Axes, why: str = "no OK cell") -> None:
     ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, color="#888")
     ax.set_xticks([])
@@ -129,17 +125,13 @@ def _empty(ax: Axes, why: str = "no OK cell") -> None:
 
 
 def _at_top_workers(rows: pd.DataFrame) -> pd.DataFrame:
-    """Each series at the most workers measured in the panel, sequential (one worker) as the reference."""
-    ok = _ok(rows)
-    top = ok["workers"].max()
-    return ok[(ok["workers"] == top) | (ok["strategy"] == "sequential")]
+    """The OK cells of each series at the most workers measured in the panel, and sequential."""
+    return at_top_workers(ok_rows(rows))
 
 
 def _largest(rows: pd.DataFrame) -> pd.DataFrame:
-    ok = _ok(rows)
-    if ok.empty or SIZE not in ok or ok[SIZE].isna().all():
-        return ok
-    return ok[ok[SIZE] == ok[SIZE].max()]
+    """The OK cells at the panel's largest size measured OK."""
+    return largest_point(ok_rows(rows))
 
 
 def _series(rows: pd.DataFrame) -> Iterable[tuple[str, pd.DataFrame]]:

@@ -24,6 +24,9 @@ SCHEMA_VERSION = 1
 
 Status = Literal["OK", "WRONG", "TIMEOUT", "CRASHED", "ERROR", "UNAVAILABLE"]
 STATUSES: tuple[str, ...] = get_args(Status)
+# The statuses of a cell that ran and failed: a finding (exit 1, listed in every report). UNAVAILABLE is not
+# one: the strategy could not run here at all.
+FAILED: tuple[str, ...] = tuple(s for s in STATUSES if s not in ("OK", "UNAVAILABLE"))
 # A record whose slowdown is above this was measured while the machine ran slower than its best (another
 # tenant, throttling): the sweep measures such a visit again, and statistics prefer a cell's other visits.
 SLOW_MACHINE = 1.25

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, get_args
 
 from parbench import registry
 from parbench.errors import UserError
@@ -18,8 +18,9 @@ from parbench.params import did_you_mean
 from parbench.results.schema import Cell
 from parbench.runner.cells import make_cell
 from parbench.runner.spec import SweepSpec
+from parbench.strategies.base import Family
 
-FAMILIES: tuple[str, ...] = ("sequential", "threads", "processes", "distributed")
+FAMILIES: tuple[str, ...] = get_args(Family)
 FAMILY_PREFIX = "family:"
 BASELINE = "sequential"
 

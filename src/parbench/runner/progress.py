@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column
 
-from parbench.results.schema import Cell, Record
+from parbench.results.schema import FAILED, Cell, Record
 from parbench.runner.plan import PlannedCell
 from parbench.units import fmt_count, fmt_duration
 
@@ -90,7 +90,7 @@ class SweepProgress:
     def cell_finished(self, planned: PlannedCell, record: Record) -> None:
         self.done += 1
         self.progress.advance(self.task, self.estimates.get(planned.cell.key(), 0.0))
-        if self.live and record.status in ("OK", "UNAVAILABLE"):
+        if self.live and record.status not in FAILED:
             return
         walls = [s.wall_ns for s in record.timed]
         median = fmt_duration(statistics.median(walls)) if walls else "-"

@@ -101,3 +101,12 @@ def test_sweep_job_publishes_its_summary_and_uploads_the_run() -> None:
     assert "--run-id ci" in runs
     assert '--format md >> "$GITHUB_STEP_SUMMARY"' in runs
     assert [step["with"]["path"] for step in uploads] == ["results/ci/"]
+
+
+def test_the_scripts_ci_calls_never_end_green_on_their_own() -> None:
+    """No ./scripts/X that ci.yml or .ci/run calls has an `exit 0` of its own: a broken CLI must fail the job,
+    not print a note and pass (scripts/sweep once did, while `parbench sweep` was being written)."""
+    commands = workflow_commands() + repo_commands((ROOT / ".ci" / "run").read_text())
+    scripts = {ROOT / cmd.split()[0] for cmd in commands if cmd.startswith("./scripts/")}
+    assert {s.name for s in scripts} == {"test", "sweep", "bench-gate"}
+    assert [s.name for s in scripts if re.search(r"\bexit 0\b", s.read_text())] == []

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import psutil
 import pytest
@@ -17,6 +18,16 @@ from parbench.processes import live_descendants
 from parbench.segments import PREFIX, leftover_segments
 
 ROOT = Path(__file__).resolve().parent.parent
+# CI's "run everything" switch (.ci/run, ci.yml): what this suite would skip, such as the browser test without a
+# browser, fails instead. The bench harness reads the same variable.
+NO_SKIP_ENV = "PARBENCH_NO_SKIP"
+
+
+def skip_unless_no_skip(reason: str) -> NoReturn:
+    """Skip with `reason`, or fail with it when CI set PARBENCH_NO_SKIP=1 (everything must run there)."""
+    if os.environ.get(NO_SKIP_ENV) == "1":
+        pytest.fail(f"{NO_SKIP_ENV}=1 but {reason}")
+    pytest.skip(reason)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Literal, NoReturn, TypeVar
 
 import psutil
 import pytest
@@ -18,9 +19,18 @@ from parbench.processes import live_descendants
 from parbench.segments import PREFIX, leftover_segments
 
 ROOT = Path(__file__).resolve().parent.parent
+# The committed small run that report, statistics and store tests read.
+FIXTURE = ROOT / "results" / "fixtures" / "small"
+# The workloads and sizes the cluster strategies' exact-result tests run (dispy and dask alike).
+CLUSTER_WORKLOADS: dict[str, dict[str, object]] = {
+    "array-sum": {"size": 200_000},
+    "delayed-square": {"size": 8, "delay": 0.01},
+}
 # CI's "run everything" switch (.ci/run, ci.yml): what this suite would skip, such as the browser test without a
 # browser, fails instead. The bench harness reads the same variable.
 NO_SKIP_ENV = "PARBENCH_NO_SKIP"
+
+T = TypeVar("T")
 
 
 def skip_unless_no_skip(reason: str) -> NoReturn:
@@ -28,6 +38,28 @@ def skip_unless_no_skip(reason: str) -> NoReturn:
     if os.environ.get(NO_SKIP_ENV) == "1":
         pytest.fail(f"{NO_SKIP_ENV}=1 but {reason}")
     pytest.skip(reason)
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str = "the condition") -> T:
+    """Poll `predicate` every 20 ms until it returns something truthy, and return that; fail the test when
+    `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def proc_text(proc: psutil.Process, field: Literal["cmdline", "name"] = "cmdline") -> str | None:
+    """`proc`'s command line (joined by spaces) or name; None when it has exited (or is a zombie) by now, which
+    any scan of a process's children can race with."""
+    try:
+        return " ".join(proc.cmdline()) if field == "cmdline" else proc.name()
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return None
 
 
 @dataclass(frozen=True)
@@ -89,7 +121,8 @@ def no_leftovers() -> Iterator[None]:
     children = live_descendants()
     _, alive = psutil.wait_procs(children, timeout=5)
     leaked = _leaked_segments()
-    problems = [f"process {p.pid} {' '.join(p.cmdline()[:4])}" for p in alive] + [f"segment {s}" for s in leaked]
+    problems = [f"process {p.pid} {' '.join((proc_text(p) or '(exited)').split()[:4])}" for p in alive]
+    problems += [f"segment {s}" for s in leaked]
     for proc in alive:
         proc.kill()
     assert not problems, "left behind after the suite: " + "; ".join(problems)

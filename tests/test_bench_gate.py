@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 SUBSET = "test_delayed_square and (sequential or threads-x2)"
 SLOWED = "test_delayed_square[8x5ms-threads-x2]"
 UNTOUCHED = "test_delayed_square[8x5ms-sequential-x1]"

@@ -14,14 +14,13 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from conftest import QuickRun, run_cli
+from conftest import FIXTURE, QuickRun, run_cli
 from parbench.commands.report import renderer
 from parbench.commands.sweep import _write_report
 from parbench.report.model import build
 from parbench.results.reader import open_run
 from parbench.results.store import RunStore
 
-FIXTURE = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "small"
 FIGURES = ("Time vs size", "Speedup vs workers", "Efficiency vs workers", "Where the time goes", "CPU utilisation",
            "Throughput vs memory bandwidth")
 WRONG_CELLS = ("array-sum[fill=arange kernel=python size=1e4] value-nolock x2 fork batch=1",

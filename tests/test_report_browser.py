@@ -17,14 +17,13 @@ from typing import Any
 import psutil
 import pytest
 
-from conftest import QuickRun, skip_unless_no_skip
+from conftest import FIXTURE, QuickRun, proc_text, skip_unless_no_skip
 from parbench.commands.report import renderer
 from parbench.report.model import build
 from parbench.results.reader import open_run
 
 pytestmark = pytest.mark.browser
 
-FIXTURE = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "small"
 # Playwright's own browsers are never downloaded here: it drives the system's Chromium, kept off the network.
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -54,7 +53,8 @@ def browser() -> Iterator[Any]:
         launched = driver.chromium.launch(executable_path=path, args=ARGS)
         yield launched
         launched.close()
-    leftovers = [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
+    children = psutil.Process().children(recursive=True)
+    leftovers = [p for p in children if "chrom" in (proc_text(p, "name") or "").lower()]
     assert leftovers == []
 
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 import parbench
+from conftest import FIXTURE
 from parbench.analysis.stats import describe, mad_outliers, median_ci
 from parbench.results.schema import Cell, Record, Sample
 from parbench.results.tidy import frame
-
-FIXTURE = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "small"
 
 
 def _record(strategy: str, workers: int, walls: list[int], ok: bool = True, size: int = 100) -> Record:

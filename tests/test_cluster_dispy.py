@@ -219,9 +219,18 @@ def test_node_that_cannot_import_the_workload_fails_fast() -> None:
 
 
 def test_a_secret_that_looks_like_a_flag_still_reaches_the_node(tmp_path: Path) -> None:
-    """A secret starting with '-' (token_urlsafe can give one) is passed as --secret=..., not read as an option."""
+    """A secret starting with '-' (token_urlsafe can give one) is passed as --secret=..., not read as an option:
+    the node serves, and a client with that secret runs a job on it with the exact result."""
+    secret = tmp_path / "secret"
+    secret.write_text("-dash-first-secret\n")
     nodes = start_nodes([1], "-dash-first-secret", tmp_path)
     try:
         wait_serving(nodes, timeout=30)
+        rc, raw, _ = _run_json(["--workload", "delayed-square", "--delay", "0.01", "--workers", "1", "--repeat", "1",
+                                "--dispy-nodes", _addresses(nodes), "--dispy-secret-file", str(secret)])
     finally:
         stop_nodes(nodes)
+    assert rc == 0, raw["error"]
+    assert raw["status"] == "OK"
+    assert [s["result"] for s in raw["samples"]] == [140, 140]
+    assert [(n["address"], n["jobs_done"]) for n in raw["extra"]["nodes"]] == [(str(nodes[0].address), 16)]

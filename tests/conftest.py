@@ -29,6 +29,11 @@ CLUSTER_WORKLOADS: dict[str, dict[str, object]] = {
 # CI's "run everything" switch (.ci/run, ci.yml): what this suite would skip, such as the browser test without a
 # browser, fails instead. The bench harness reads the same variable.
 NO_SKIP_ENV = "PARBENCH_NO_SKIP"
+# pytest-timeout allows each test 120 s (pyproject.toml), its fixtures' setup included. A test that uses a fixture
+# running a whole sweep is marked @needs_a_sweep (SWEEP_TIMEOUT + 60 s), and the sweep's subprocess stops at
+# SWEEP_TIMEOUT, below it (a quick sweep takes about 15 s).
+SWEEP_TIMEOUT = 180
+needs_a_sweep = pytest.mark.timeout(SWEEP_TIMEOUT + 60)
 
 T = TypeVar("T")
 
@@ -140,9 +145,10 @@ class QuickRun:
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
     """`parbench sweep --preset quick` once per session: reports, Markdown and the browser test read it, and the
     sweep itself writes its report.html. Every cell of the quick preset, visited once (--rounds 1, about 15 s
-    instead of 45): the report's content does not depend on how many visits made each median."""
+    instead of 45): the report's content does not depend on how many visits made each median. A test using it
+    carries @needs_a_sweep: the first one to ask pays for the sweep within its own time limit."""
     results = tmp_path_factory.mktemp("quick")
     result = run_cli(["sweep", "--preset", "quick", "--rounds", "1", "--results", str(results), "--run-id", "quick",
-                      "--seed", "1"], timeout=600)
+                      "--seed", "1"], timeout=SWEEP_TIMEOUT)
     assert result.rc == 0, result.err
     return QuickRun(results / "quick", result)

@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from conftest import FIXTURE, QuickRun, proc_text, skip_unless_no_skip
+from conftest import FIXTURE, QuickRun, needs_a_sweep, proc_text, skip_unless_no_skip
 from parbench.commands.report import renderer
 from parbench.report.model import build
 from parbench.results.reader import open_run
@@ -86,6 +86,7 @@ def test_the_fixture_report_renders_in_chromium(browser: Any, tmp_path: Path) ->
     assert check_page(browser, html, tmp_path / "fixture.png") == {"figures": 11}
 
 
+@needs_a_sweep
 def test_a_quick_run_report_renders_in_chromium(browser: Any, quick_run: QuickRun, tmp_path: Path) -> None:
     """The report a fresh quick sweep wrote: every figure drawn, no error, no request, a screenshot saved."""
     assert check_page(browser, quick_run.path / "report.html", tmp_path / "quick.png") == {"figures": 11}

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
@@ -33,6 +33,9 @@ WORKERS: tuple[int, ...] = (1, 2)
 # would fail on it by design, and a wrong answer has no meaningful speed. Its detection is tested in tests/.
 EXCLUDED: frozenset[str] = frozenset({"value-nolock"})
 SLOWDOWN_ENV = "PARBENCH_BENCH_SLOWDOWN"
+# CI's "run everything" switch (.ci/run and ci.yml set it for the tests and the bench smoke run; tests/ reads it
+# too): a strategy unavailable here fails its benchmark instead of skipping it.
+NO_SKIP_ENV = "PARBENCH_NO_SKIP"
 WARMUP_ROUNDS = 1
 
 
@@ -91,6 +94,13 @@ def strategy_params(cases: Sequence[Case]) -> list[Any]:
     return params
 
 
+def unavailable(reason: str) -> NoReturn:
+    """Skip with `reason`, or fail with it under PARBENCH_NO_SKIP=1, where nothing may be left out."""
+    if os.environ.get(NO_SKIP_ENV) == "1":
+        pytest.fail(f"{NO_SKIP_ENV}=1 but {reason}")
+    pytest.skip(reason)
+
+
 @contextmanager
 def lifecycle(strategy_cls: type[Strategy], ctx: Context) -> Iterator[Strategy]:
     """setup() before, teardown() after, even when setup or the benchmark raised."""
@@ -99,7 +109,7 @@ def lifecycle(strategy_cls: type[Strategy], ctx: Context) -> Iterator[Strategy]:
         strategy.setup()
         yield strategy
     except Unavailable as exc:  # e.g. no room left in /dev/shm: a fact about this machine, not a bug
-        pytest.skip(f"{strategy_cls.name} is unavailable here: {exc}")
+        unavailable(f"{strategy_cls.name} is unavailable here: {exc}")
     finally:
         strategy.teardown()
 
@@ -161,14 +171,15 @@ def describe(cell: Cell, case: Case, strategy_cls: type[Strategy]) -> dict[str, 
 
 
 def prepare(case: Case, strategy: str, workers: int) -> tuple[type[Strategy], Cell, Workload, Context]:
-    """Resolve the cell; skip (saying why) when the strategy is unavailable here, fail when it is broken."""
+    """Resolve the cell; skip (saying why) when the strategy is unavailable here (fail under PARBENCH_NO_SKIP=1),
+    fail when it is broken."""
     entry = registry.strategies()[strategy]
     if entry.obj is None:
         pytest.fail(f"strategy {strategy!r} is registered but broken: {entry.error}")
     cell = make_cell(case.workload, case.params, strategy, workers)
     reason = entry.obj.available(cell.start_method)
     if reason:
-        pytest.skip(f"{strategy} is unavailable here: {reason}")
+        unavailable(f"{strategy} is unavailable here: {reason}")
     workload = registry.get_workload(cell.workload).from_params(cell.params)
     return entry.obj, cell, workload, Context(workload, workload.make_input(), workers, cell.start_method,
                                               cell.options)

@@ -6,9 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, NoReturn, TypeVar
 
 import psutil
 import pytest
@@ -17,6 +19,52 @@ from parbench.processes import live_descendants
 from parbench.segments import PREFIX, leftover_segments
 
 ROOT = Path(__file__).resolve().parent.parent
+# The committed small run that report, statistics and store tests read.
+FIXTURE = ROOT / "results" / "fixtures" / "small"
+# The workloads and sizes the cluster strategies' exact-result tests run (dispy and dask alike).
+CLUSTER_WORKLOADS: dict[str, dict[str, object]] = {
+    "array-sum": {"size": 200_000},
+    "delayed-square": {"size": 8, "delay": 0.01},
+}
+# CI's "run everything" switch (.ci/run, ci.yml): what this suite would skip, such as the browser test without a
+# browser, fails instead. The bench harness reads the same variable.
+NO_SKIP_ENV = "PARBENCH_NO_SKIP"
+# pytest-timeout allows each test 120 s (pyproject.toml), its fixtures' setup included. A test that uses a fixture
+# running a whole sweep is marked @needs_a_sweep (SWEEP_TIMEOUT + 60 s), and the sweep's subprocess stops at
+# SWEEP_TIMEOUT, below it (a quick sweep takes about 15 s).
+SWEEP_TIMEOUT = 180
+needs_a_sweep = pytest.mark.timeout(SWEEP_TIMEOUT + 60)
+
+T = TypeVar("T")
+
+
+def skip_unless_no_skip(reason: str) -> NoReturn:
+    """Skip with `reason`, or fail with it when CI set PARBENCH_NO_SKIP=1 (everything must run there)."""
+    if os.environ.get(NO_SKIP_ENV) == "1":
+        pytest.fail(f"{NO_SKIP_ENV}=1 but {reason}")
+    pytest.skip(reason)
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str = "the condition") -> T:
+    """Poll `predicate` every 20 ms until it returns something truthy, and return that; fail the test when
+    `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def proc_text(proc: psutil.Process, field: Literal["cmdline", "name"] = "cmdline") -> str | None:
+    """`proc`'s command line (joined by spaces) or name; None when it has exited (or is a zombie) by now, which
+    any scan of a process's children can race with."""
+    try:
+        return " ".join(proc.cmdline()) if field == "cmdline" else proc.name()
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return None
 
 
 @dataclass(frozen=True)
@@ -78,7 +126,8 @@ def no_leftovers() -> Iterator[None]:
     children = live_descendants()
     _, alive = psutil.wait_procs(children, timeout=5)
     leaked = _leaked_segments()
-    problems = [f"process {p.pid} {' '.join(p.cmdline()[:4])}" for p in alive] + [f"segment {s}" for s in leaked]
+    problems = [f"process {p.pid} {' '.join((proc_text(p) or '(exited)').split()[:4])}" for p in alive]
+    problems += [f"segment {s}" for s in leaked]
     for proc in alive:
         proc.kill()
     assert not problems, "left behind after the suite: " + "; ".join(problems)
@@ -96,9 +145,10 @@ class QuickRun:
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
     """`parbench sweep --preset quick` once per session: reports, Markdown and the browser test read it, and the
     sweep itself writes its report.html. Every cell of the quick preset, visited once (--rounds 1, about 15 s
-    instead of 45): the report's content does not depend on how many visits made each median."""
+    instead of 45): the report's content does not depend on how many visits made each median. A test using it
+    carries @needs_a_sweep: the first one to ask pays for the sweep within its own time limit."""
     results = tmp_path_factory.mktemp("quick")
     result = run_cli(["sweep", "--preset", "quick", "--rounds", "1", "--results", str(results), "--run-id", "quick",
-                      "--seed", "1"], timeout=600)
+                      "--seed", "1"], timeout=SWEEP_TIMEOUT)
     assert result.rc == 0, result.err
     return QuickRun(results / "quick", result)

@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 SUBSET = "test_delayed_square and (sequential or threads-x2)"
 SLOWED = "test_delayed_square[8x5ms-threads-x2]"
 UNTOUCHED = "test_delayed_square[8x5ms-sequential-x1]"
 
-pytestmark = pytest.mark.slow
+# A test runs the gate (a pytest subprocess, at most 110 s each) once, plus the module's first_run when it is the
+# first to ask for it: up to two runs, more than pytest-timeout's default 120 s per test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 def gate(baselines: Path, slowdown: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,23 +1,25 @@
-"""The bench suites' coverage rules: which strategies they parametrise over, skips with reasons, the slowdown hook."""
+"""The bench suites' coverage rules: which strategies they parametrise over, skips with reasons (failures under
+PARBENCH_NO_SKIP=1), the slowdown hook."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
+from conftest import NO_SKIP_ENV, ROOT
 from parbench import registry
+from parbench.errors import Unavailable
 from parbench.registry import Entry
-from parbench.strategies.base import BaseStrategy, Family
+from parbench.strategies.base import BaseStrategy, Context, Family
 
 
 def _load_harness() -> object:
     # bench/ is not a package; load its harness by path rather than putting bench/ on sys.path, where its
     # conftest.py would shadow tests/conftest.py for `from conftest import ...`.
-    path = Path(__file__).resolve().parent.parent / "bench" / "harness.py"
+    path = ROOT / "bench" / "harness.py"
     spec = importlib.util.spec_from_file_location("bench_harness", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -40,6 +42,18 @@ class NeedsGpu(BaseStrategy):
         return "no GPU on this machine"
 
 
+class NoRoom(BaseStrategy):
+    name: ClassVar[str] = "no-room"
+    family: ClassVar[Family] = "processes"
+    torn_down: ClassVar[list[bool]] = []
+
+    def setup(self) -> None:
+        raise Unavailable("no room in /dev/shm")
+
+    def teardown(self) -> None:
+        self.torn_down.append(True)
+
+
 def test_every_registered_strategy_but_value_nolock_is_covered_sequential_first() -> None:
     """The suites cover all registered strategies except value-nolock, with sequential measured first."""
     covered = harness.covered_strategies()
@@ -58,8 +72,35 @@ def test_an_unavailable_strategy_is_skipped_with_its_reason(monkeypatch: pytest.
     """A registered strategy whose available() gives a reason is skipped, and the skip says that reason."""
     entries = {**registry.strategies(), "needs-gpu": Entry("needs-gpu", "x:NeedsGpu", "test", obj=NeedsGpu)}
     monkeypatch.setattr(registry, "strategies", lambda: entries)
+    monkeypatch.delenv(NO_SKIP_ENV, raising=False)
     with pytest.raises(pytest.skip.Exception, match="no GPU on this machine"):
         harness.prepare(CASE, "needs-gpu", 1)
+
+
+def test_under_no_skip_an_unavailable_strategy_fails_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With PARBENCH_NO_SKIP=1 (CI's bench smoke run) the same strategy fails its benchmark, saying why."""
+    entries = {**registry.strategies(), "needs-gpu": Entry("needs-gpu", "x:NeedsGpu", "test", obj=NeedsGpu)}
+    monkeypatch.setattr(registry, "strategies", lambda: entries)
+    monkeypatch.setenv(NO_SKIP_ENV, "1")
+    assert harness.NO_SKIP_ENV == NO_SKIP_ENV
+    with pytest.raises(pytest.fail.Exception, match="PARBENCH_NO_SKIP=1 but needs-gpu is unavailable here: no GPU"):
+        harness.prepare(CASE, "needs-gpu", 1)
+
+
+@pytest.mark.parametrize(("no_skip", "outcome"), [("", pytest.skip.Exception), ("1", pytest.fail.Exception)])
+def test_unavailable_raised_in_setup_skips_or_under_no_skip_fails_and_tears_down(
+        monkeypatch: pytest.MonkeyPatch, no_skip: str, outcome: type[BaseException]) -> None:
+    """Unavailable from setup() (no room in /dev/shm, say) skips the benchmark, or fails it under
+    PARBENCH_NO_SKIP=1, with the reason; teardown() runs either way."""
+    monkeypatch.setenv(NO_SKIP_ENV, no_skip)
+    NoRoom.torn_down.clear()
+    workload = registry.get_workload(CASE.workload).from_params(CASE.params)
+    body_ran = []
+    with pytest.raises(outcome, match="no-room is unavailable here: no room in /dev/shm"), \
+            harness.lifecycle(NoRoom, Context(workload, workload.make_input(), 1)):
+        body_ran.append(True)
+    assert body_ran == []
+    assert NoRoom.torn_down == [True]
 
 
 def test_distributed_strategies_carry_the_cluster_mark(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,16 +1,18 @@
-"""The CI workflow is valid YAML, pins its actions, and runs only repo commands the README documents."""
+"""The CI workflow is valid YAML, pins its actions, runs only repo commands the README documents, and lets
+nothing skip in the tests job or .ci/run (PARBENCH_NO_SKIP=1)."""
 
 from __future__ import annotations
 
 import os
 import re
 import tomllib
-from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import NO_SKIP_ENV, ROOT, skip_unless_no_skip
+
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 README = ROOT / "README.md"
 # A command invokes the repo when it runs one of its scripts or the parbench CLI from .venv.
@@ -64,7 +66,11 @@ def test_every_repo_command_in_the_workflow_is_documented_in_the_readme() -> Non
     """Each workflow command that runs a repo script or parbench appears verbatim in README.md."""
     readme = README.read_text()
     commands = workflow_commands()
-    assert len(commands) >= 4  # tests, bench smoke, sweep, report, gate
+    assert set(commands) == {"./scripts/test",  # tests job
+                             ".venv/bin/python -m pytest bench --benchmark-disable -q",  # tests job: bench smoke
+                             "./scripts/sweep --preset quick --run-id ci",  # sweep job
+                             ".venv/bin/parbench report results/ci --format md",  # sweep job: summary
+                             "./scripts/bench-gate"}  # bench job
     assert [cmd for cmd in commands if cmd not in readme] == []
 
 
@@ -101,3 +107,43 @@ def test_sweep_job_publishes_its_summary_and_uploads_the_run() -> None:
     assert "--run-id ci" in runs
     assert '--format md >> "$GITHUB_STEP_SUMMARY"' in runs
     assert [step["with"]["path"] for step in uploads] == ["results/ci/"]
+
+
+def test_the_tests_job_lets_nothing_skip() -> None:
+    """The tests job (the suite and the bench smoke run) has PARBENCH_NO_SKIP=1 in its env, and no step unsets or
+    overrides it: a missing browser or an unavailable strategy fails the job instead of skipping green."""
+    job = workflow()["jobs"]["tests"]
+    assert job["env"][NO_SKIP_ENV] == "1"
+    runs = [step for step in job["steps"] if "run" in step]
+    assert {cmd for step in runs for cmd in repo_commands(step["run"])} == {
+        "./scripts/test", ".venv/bin/python -m pytest bench --benchmark-disable -q"}
+    assert [step for step in job["steps"] if NO_SKIP_ENV in step.get("env", {}) or NO_SKIP_ENV in step.get("run", "")
+            ] == []
+
+
+def test_ci_run_exports_no_skip_before_the_tests_and_the_bench_smoke_run() -> None:
+    """.ci/run exports PARBENCH_NO_SKIP=1 before it runs ./scripts/test and the bench smoke run."""
+    lines = shell_lines((ROOT / ".ci" / "run").read_text())
+    export = lines.index(f"export {NO_SKIP_ENV}=1")
+    assert export < lines.index("./scripts/test")
+    assert export < lines.index(".venv/bin/python -m pytest bench --benchmark-disable -q")
+    assert [line for line in lines if NO_SKIP_ENV in line] == [f"export {NO_SKIP_ENV}=1"]
+
+
+@pytest.mark.parametrize(("value", "outcome"), [("1", pytest.fail.Exception), ("", pytest.skip.Exception),
+                                                ("0", pytest.skip.Exception)])
+def test_no_skip_turns_a_skip_into_a_failure(monkeypatch: pytest.MonkeyPatch, value: str,
+                                             outcome: type[BaseException]) -> None:
+    """skip_unless_no_skip (the browser test's) fails with its reason under PARBENCH_NO_SKIP=1, else skips."""
+    monkeypatch.setenv(NO_SKIP_ENV, value)
+    with pytest.raises(outcome, match="no chromium here"):
+        skip_unless_no_skip("no chromium here")
+
+
+def test_the_scripts_ci_calls_never_end_green_on_their_own() -> None:
+    """No ./scripts/X that ci.yml or .ci/run calls has an `exit 0` of its own: a broken CLI must fail the job,
+    not print a note and pass (scripts/sweep once did, while `parbench sweep` was being written)."""
+    commands = workflow_commands() + repo_commands((ROOT / ".ci" / "run").read_text())
+    scripts = {ROOT / cmd.split()[0] for cmd in commands if cmd.startswith("./scripts/")}
+    assert {s.name for s in scripts} == {"test", "sweep", "bench-gate"}
+    assert [s.name for s in scripts if re.search(r"\bexit 0\b", s.read_text())] == []

@@ -10,16 +10,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import run_cli
+from conftest import CLUSTER_WORKLOADS, proc_text, run_cli
 from parbench.runner.cells import make_cell
 from parbench.runner.measure import measure
 
 pytestmark = pytest.mark.cluster
-
-WORKLOADS = {
-    "array-sum": {"size": 200_000},
-    "delayed-square": {"size": 8, "delay": 0.01},
-}
 
 
 def _scratch() -> set[str]:
@@ -28,22 +23,15 @@ def _scratch() -> set[str]:
 
 
 def _worker_processes() -> list[psutil.Process]:
-    found = []
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if "spawn_main" in " ".join(proc.cmdline()):
-                found.append(proc)
-        except psutil.Error:
-            pass
-    return found
+    return [p for p in psutil.Process().children(recursive=True) if "spawn_main" in (proc_text(p) or "")]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+@pytest.mark.parametrize("workload", sorted(CLUSTER_WORKLOADS))
 def test_local_cluster_gives_the_exact_result(workload: str, workers: int) -> None:
     """A LocalCluster of `workers` single-threaded processes: every repeat exact, workers and scratch gone."""
     before = _scratch()
-    record = measure(make_cell(workload, WORKLOADS[workload], "dask", workers), repeat=2, warmup=1)
+    record = measure(make_cell(workload, CLUSTER_WORKLOADS[workload], "dask", workers), repeat=2, warmup=1)
     assert record.status == "OK", record.error
     assert [s.result for s in record.samples] == [record.expected] * 3
     assert record.extra["mode"] == "local"

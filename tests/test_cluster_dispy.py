@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from conftest import run_cli
+from conftest import CLUSTER_WORKLOADS, proc_text, run_cli, wait_until
 from parbench.errors import StrategyError
 from parbench.registry import get_workload
 from parbench.results.schema import Record
@@ -35,11 +35,6 @@ from parbench.strategies.dispy_nodes import (
 )
 
 pytestmark = pytest.mark.cluster
-
-WORKLOADS = {
-    "array-sum": {"size": 200_000},
-    "delayed-square": {"size": 8, "delay": 0.01},
-}
 
 
 def _dispy_dirs() -> set[str]:
@@ -72,18 +67,18 @@ def _addresses(nodes: list[LocalNode]) -> str:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+@pytest.mark.parametrize("workload", sorted(CLUSTER_WORKLOADS))
 def test_embedded_nodes_give_the_exact_result(workload: str, workers: int) -> None:
     """With no nodes given, dispy starts its own nodes, every repeat is exact, and nodes and files are gone."""
     before = _dispy_dirs()
-    record = measure(make_cell(workload, WORKLOADS[workload], "dispy", workers), repeat=2, warmup=1)
+    record = measure(make_cell(workload, CLUSTER_WORKLOADS[workload], "dispy", workers), repeat=2, warmup=1)
     assert record.status == "OK", record.error
     assert [s.result for s in record.samples] == [record.expected] * 3
     nodes = record.extra["nodes"]
     assert sum(n["cpus"] for n in nodes) == workers
     tasks = 8 if workload == "delayed-square" else workers
     assert sum(n["jobs_done"] for n in nodes) == 3 * tasks
-    assert not [p for p in psutil.Process().children(recursive=True) if "dispynode" in " ".join(p.cmdline())]
+    assert not [p for p in psutil.Process().children(recursive=True) if "dispynode" in (proc_text(p) or "")]
     assert _dispy_dirs() == before
 
 
@@ -127,10 +122,7 @@ def test_two_nodes_on_one_machine_share_the_jobs(two_nodes: tuple[list[LocalNode
 
 def _wait_for_job(node: LocalNode, timeout: float) -> None:
     """Until `node` runs a job: its setup process plus at least one job process below it."""
-    deadline = time.monotonic() + timeout
-    while len(psutil.Process(node.pid).children(recursive=True)) < 2:
-        assert time.monotonic() < deadline, "no job reached the node"
-        time.sleep(0.02)
+    wait_until(lambda: len(psutil.Process(node.pid).children(recursive=True)) >= 2, timeout, "a job on the node")
 
 
 @pytest.mark.slow
@@ -227,9 +219,18 @@ def test_node_that_cannot_import_the_workload_fails_fast() -> None:
 
 
 def test_a_secret_that_looks_like_a_flag_still_reaches_the_node(tmp_path: Path) -> None:
-    """A secret starting with '-' (token_urlsafe can give one) is passed as --secret=..., not read as an option."""
+    """A secret starting with '-' (token_urlsafe can give one) is passed as --secret=..., not read as an option:
+    the node serves, and a client with that secret runs a job on it with the exact result."""
+    secret = tmp_path / "secret"
+    secret.write_text("-dash-first-secret\n")
     nodes = start_nodes([1], "-dash-first-secret", tmp_path)
     try:
         wait_serving(nodes, timeout=30)
+        rc, raw, _ = _run_json(["--workload", "delayed-square", "--delay", "0.01", "--workers", "1", "--repeat", "1",
+                                "--dispy-nodes", _addresses(nodes), "--dispy-secret-file", str(secret)])
     finally:
         stop_nodes(nodes)
+    assert rc == 0, raw["error"]
+    assert raw["status"] == "OK"
+    assert [s["result"] for s in raw["samples"]] == [140, 140]
+    assert [(n["address"], n["jobs_done"]) for n in raw["extra"]["nodes"]] == [(str(nodes[0].address), 16)]

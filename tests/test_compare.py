@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from markdown_it import MarkdownIt
 
-from conftest import run_cli
+from conftest import SWEEP_TIMEOUT, needs_a_sweep, run_cli
 from parbench.analysis.compare import compare_runs, ratio_ci, smallest_p
 from parbench.cli import build_parser
 from parbench.commands import compare
@@ -84,7 +84,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     strategy's wall times are x1.5 (A/B)."""
     results = tmp_path_factory.mktemp("compare-runs")
     for run_id in ("a", "b"):
-        result = run_cli(["sweep", *SMALL_RUN, "--results", str(results), "--run-id", run_id], timeout=300)
+        result = run_cli(["sweep", *SMALL_RUN, "--results", str(results), "--run-id", run_id],
+                         timeout=SWEEP_TIMEOUT / 2)
         assert result.rc == 0, result.err
     scaled = results / "a-scaled"
     shutil.copytree(results / "a", scaled)
@@ -100,6 +101,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 
 
 @pytest.mark.slow
+@needs_a_sweep
 def test_a_a_two_runs_of_the_same_code_flag_nothing(runs: tuple[Path, Path, Path]) -> None:
     """A/A: two back-to-back runs of the same cells compare with exit 0 and zero regressions."""
     a, b, _ = runs
@@ -111,6 +113,7 @@ def test_a_a_two_runs_of_the_same_code_flag_nothing(runs: tuple[Path, Path, Path
 
 
 @pytest.mark.slow
+@needs_a_sweep
 def test_a_b_exactly_the_scaled_strategys_cells_regress(runs: tuple[Path, Path, Path]) -> None:
     """A/B: against a copy with one strategy's wall times x1.5, exit 1 and exactly that strategy's cells flagged,
     each with a ratio of 1.5."""
@@ -131,6 +134,7 @@ def _compare(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 
 
 @pytest.mark.slow
+@needs_a_sweep
 def test_compare_prints_a_table_and_valid_markdown(runs: tuple[Path, Path, Path],
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """The table names each regressed cell and the counts; --format md parses into a table of those cells."""
@@ -144,6 +148,7 @@ def test_compare_prints_a_table_and_valid_markdown(runs: tuple[Path, Path, Path]
 
 
 @pytest.mark.slow
+@needs_a_sweep
 def test_runs_without_a_common_cell_are_bad_input(runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
     """Two runs sharing no cell: one line, exit 2."""
     a, _, _ = runs
@@ -157,6 +162,7 @@ def test_runs_without_a_common_cell_are_bad_input(runs: tuple[Path, Path, Path],
 
 
 @pytest.mark.slow
+@needs_a_sweep
 def test_another_schema_version_is_bad_input(runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
     """A run of a schema version this parbench cannot read: one line naming it, exit 2."""
     a, _, _ = runs

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import psutil
 import pytest
 
-from conftest import orphan_segments, run_cli
+from conftest import orphan_segments, run_cli, wait_until
+
+MARKERS_ENV = "PBPLUGIN_MARKERS"  # pbplugin's: where its faulty workload marks a finished task and the hang
 
 pytestmark = pytest.mark.slow
 
@@ -59,26 +62,50 @@ def _is_worker(proc: psutil.Process) -> bool:
         return False
 
 
-def _start_hanging_run(env: dict[str, str], strategy: str) -> tuple[subprocess.Popen[str], list[psutil.Process]]:
-    """A `run` whose task-1 worker hangs, once its two workers are up."""
+def _start_hanging_run(env: dict[str, str], strategy: str,
+                       markers: Path) -> tuple[subprocess.Popen[str], list[psutil.Process]]:
+    """A `run` whose task-1 worker hangs, with its worker processes: returned once both workers are up, task 0
+    has finished and task 1 has begun its hang (the faulty workload marks both in `markers`)."""
     proc = subprocess.Popen([sys.executable, "-m", "parbench", "run", "--workload", "faulty", "--param", "mode=hang",
                              "--strategy", strategy, "--workers", "2", "--repeat", "1", "--warmup", "0"],
-                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        workers = [c for c in psutil.Process(proc.pid).children(recursive=True) if _is_worker(c)]
-        if len(workers) >= 2 and proc.poll() is None:
-            time.sleep(0.3)  # let the worker of task 0 finish and the other one settle into its hang
-            return proc, workers
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("the run never started its workers")
+                            env={**os.environ, **env, MARKERS_ENV: str(markers)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+    def running() -> bool:
+        assert proc.poll() is None, f"the run exited ({proc.returncode}) before its task 1 hung"
+        return True
+
+    seen: list[psutil.Process] = []
+
+    def workers_up() -> list[psutil.Process] | None:
+        seen[:] = psutil.Process(proc.pid).children(recursive=True)
+        workers = [c for c in seen if _is_worker(c)]
+        return workers if running() and len(workers) >= 2 else None
+
+    try:
+        workers = wait_until(workers_up, 30, "the run's two workers")
+        wait_until(lambda: running() and {"done-0", "hang-1"} <= {m.name for m in markers.iterdir()}, 30,
+                   "task 0 to finish and task 1 to hang")
+        assert int((markers / "hang-1").read_text()) in [w.pid for w in workers]
+    except BaseException:
+        proc.terminate()  # its own teardown stops the workers and unlinks the segment
+        try:
+            proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            for leftover in seen:  # the hanging worker holds the run's pipes: kill it too, or communicate() waits
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    leftover.kill()
+            proc.communicate(timeout=30)
+        raise
+    return proc, workers
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_during_run_tears_down(plugin_env: dict[str, str], sig: signal.Signals, code: int) -> None:
+def test_signal_during_run_tears_down(plugin_env: dict[str, str], sig: signal.Signals, code: int,
+                                     tmp_path: Path) -> None:
     """SIGTERM or Ctrl-C while a worker hangs: the run exits 143/130, its workers are gone, its segment too."""
-    proc, workers = _start_hanging_run(plugin_env, "shared-memory")
+    proc, workers = _start_hanging_run(plugin_env, "shared-memory", tmp_path)
     os.kill(proc.pid, sig)
     proc.communicate(timeout=30)
     assert proc.returncode == code

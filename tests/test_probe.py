@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
+from conftest import wait_until
 from parbench.cpus import usable_cpus
 from parbench.interrupts import Interrupted, interruptible
 from parbench.results.schema import Cell, Record
@@ -70,16 +70,16 @@ def test_pool_workers_of_a_probe_die_on_sigterm_instead_of_inheriting_its_handle
     server = ForkServer(tmp_path)
     try:
         launched = server.launch(slow, tmp_path / "out", tmp_path / "err")
-        deadline = time.monotonic() + 30
-        workers: list[psutil.Process] = []
-        while len(workers) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-            workers = psutil.Process(launched.pid).children()
+
+        def pool_workers() -> list[psutil.Process] | None:
+            kids = psutil.Process(launched.pid).children()
+            return kids if len(kids) >= 2 else None
+
+        workers = wait_until(pool_workers, 30, "the probe's 2 pool workers")
         assert len(workers) == 2
         assert _catches_sigterm(launched.pid)
         # A worker forked a moment ago may not have run its after-fork hook yet: wait for the steady state.
-        while any(_catches_sigterm(w.pid) for w in workers) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: not any(_catches_sigterm(w.pid) for w in workers), 30, "the workers' default SIGTERM")
         assert not any(_catches_sigterm(w.pid) for w in workers)
         assert launched.reap() == 0
     finally:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
+from conftest import wait_until
 from parbench.processes import live_descendants
 
 
@@ -18,9 +18,8 @@ def test_a_running_child_is_listed_a_helper_and_a_zombie_are_not() -> None:
     helper = _sleeper("loky.backend.resource_tracker")
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
-        deadline = time.monotonic() + 10
-        while done.pid in [p.pid for p in live_descendants()] and time.monotonic() < deadline:
-            time.sleep(0.05)  # until it has exited: a zombie, not yet reaped
+        # until it has exited: a zombie, not yet reaped
+        wait_until(lambda: done.pid not in [p.pid for p in live_descendants()], 10, "the short child to exit")
         pids = [p.pid for p in live_descendants()]
         assert plain.pid in pids
         assert helper.pid not in pids and done.pid not in pids

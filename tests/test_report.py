@@ -15,14 +15,13 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from conftest import QuickRun, run_cli
+from conftest import FIXTURE, QuickRun, needs_a_sweep, run_cli
 from parbench.commands.report import renderer
 from parbench.commands.sweep import _write_report
 from parbench.report.model import build
 from parbench.results.reader import open_run
 from parbench.results.store import RunStore
 
-FIXTURE = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "small"
 FIGURES = ("Time vs size", "Speedup vs workers", "Efficiency vs workers", "Where the time goes", "CPU utilisation",
            "Throughput vs memory bandwidth")
 WRONG_CELLS = ("array-sum[fill=arange kernel=python size=1e4] value-nolock x2 fork batch=1",
@@ -93,12 +92,14 @@ def broken_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@needs_a_sweep
 def test_the_sweep_writes_its_report_and_says_where(quick_run: QuickRun) -> None:
     """A finished sweep leaves report.html in its run folder and prints its path as the last line."""
     assert (quick_run.path / "report.html").is_file()
     assert quick_run.result.out.strip().splitlines()[-1] == f"report: {quick_run.path / 'report.html'}"
 
 
+@needs_a_sweep
 def test_a_quick_run_report_names_a_winner_per_workload_and_shows_every_figure(quick_run: QuickRun) -> None:
     """Each workload section names its winner and holds the speedup, efficiency, phase, utilisation and
     throughput figures as inline SVG; the environment block shows the machine, calibration and commit."""
@@ -122,6 +123,7 @@ def test_the_fixture_report_lists_its_wrong_cells_in_the_warnings(fixture_html: 
     assert warnings.count("WRONG") >= 2 and "expected 49995000" in warnings
 
 
+@needs_a_sweep
 def test_a_report_holds_no_url_no_script_and_no_external_resource(fixture_html: str, quick_run: QuickRun) -> None:
     """Self-contained: no 'http' anywhere, no <script>, no src= or href= that leaves the page."""
     for html in (fixture_html, (quick_run.path / "report.html").read_text(encoding="utf-8")):

@@ -1,8 +1,9 @@
-"""The HTML report in a real headless Chromium (Debian's `chromium`, driven by Playwright): every figure renders,
-no broken image, no console error, no request leaves the file; a screenshot is saved in the test's tmp dir.
+"""The HTML report in a real headless Chromium (Debian's `chromium`, or the `google-chrome` of GitHub's runners,
+driven by Playwright): every figure renders, no broken image, no console error, no request leaves the file; a
+screenshot is saved in the test's tmp dir.
 
-Skipped, with a one-line reason, where no Chromium is installed; .ci/run installs it and sets
-PARBENCH_REQUIRE_BROWSER=1, under which a missing browser fails the test instead.
+Skipped, with a one-line reason, where no Chromium is installed; .ci/run and ci.yml install one and set
+PARBENCH_NO_SKIP=1, under which a missing browser (or Playwright) fails the test instead.
 """
 
 from __future__ import annotations
@@ -16,31 +17,26 @@ from typing import Any
 import psutil
 import pytest
 
-from conftest import QuickRun
+from conftest import FIXTURE, QuickRun, needs_a_sweep, proc_text, skip_unless_no_skip
 from parbench.commands.report import renderer
 from parbench.report.model import build
 from parbench.results.reader import open_run
 
 pytestmark = pytest.mark.browser
 
-FIXTURE = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "small"
 # Playwright's own browsers are never downloaded here: it drives the system's Chromium, kept off the network.
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-REQUIRED = os.environ.get("PARBENCH_REQUIRE_BROWSER") == "1"
 
 
 def chromium() -> str | None:
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+    """Debian's chromium, else Google Chrome (preinstalled on GitHub's Ubuntu runners), else Ubuntu's
+    chromium-browser (there, often only a launcher for the snap)."""
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("google-chrome"),
+                      shutil.which("chromium-browser")):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
-
-
-def _unavailable(reason: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"PARBENCH_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +44,17 @@ def browser() -> Iterator[Any]:
     """One headless Chromium for the module, closed (with every process of it) at the end."""
     path = chromium()
     if path is None:
-        _unavailable("no chromium on this machine (Debian: apt-get install chromium)")
+        skip_unless_no_skip("no chromium on this machine (Debian: apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[dev]')")
+        skip_unless_no_skip("playwright is not installed (pip install -e '.[dev]')")
     with sync_playwright() as driver:
         launched = driver.chromium.launch(executable_path=path, args=ARGS)
         yield launched
         launched.close()
-    leftovers = [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
+    children = psutil.Process().children(recursive=True)
+    leftovers = [p for p in children if "chrom" in (proc_text(p, "name") or "").lower()]
     assert leftovers == []
 
 
@@ -89,6 +86,7 @@ def test_the_fixture_report_renders_in_chromium(browser: Any, tmp_path: Path) ->
     assert check_page(browser, html, tmp_path / "fixture.png") == {"figures": 11}
 
 
+@needs_a_sweep
 def test_a_quick_run_report_renders_in_chromium(browser: Any, quick_run: QuickRun, tmp_path: Path) -> None:
     """The report a fresh quick sweep wrote: every figure drawn, no error, no request, a screenshot saved."""
     assert check_page(browser, quick_run.path / "report.html", tmp_path / "quick.png") == {"figures": 11}

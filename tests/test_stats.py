@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import io
+import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import parbench
+from conftest import FIXTURE
 from parbench.analysis.stats import describe, mad_outliers, median_ci
 from parbench.results.schema import Cell, Record, Sample
 from parbench.results.tidy import frame
-
-FIXTURE = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "small"
 
 
 def _record(strategy: str, workers: int, walls: list[int], ok: bool = True, size: int = 100) -> Record:
@@ -83,9 +82,19 @@ def test_summarize_the_fixture_one_row_per_cell_with_baselines_at_one() -> None:
     assert summary.loc[summary["status"] == "WRONG", "speedup"].isna().all()
 
 
-def test_the_fixture_shows_the_gil_on_threads_with_the_python_kernel() -> None:
-    """In the fixture, threads x2 on the python kernel used about one CPU of two (the GIL)."""
+def test_utilisation_is_the_median_cpu_share_of_the_measured_repeats_and_shows_the_gil() -> None:
+    """summarize()'s utilisation of every fixture cell equals, recomputed by hand from records.jsonl, the median
+    over its measured (not warmup) repeats of cpu / (wall x workers); on that data threads x2 on the python kernel
+    used about one CPU of two (the GIL)."""
+    by_hand = {}
+    for line in (FIXTURE / "records.jsonl").read_text().splitlines():
+        raw = json.loads(line)
+        workers = raw["cell"]["workers"]
+        shares = [s["cpu_ns"] / (s["wall_ns"] * workers) for s in raw["samples"] if not s["warmup"]]
+        by_hand[Record.from_dict(raw).cell.key()] = float(np.median(shares))
     summary = parbench.summarize(parbench.load(FIXTURE))
+    assert len(by_hand) == len(summary) == 27
+    assert dict(zip(summary["key"], summary["utilisation"], strict=True)) == pytest.approx(by_hand)
     gil = summary[(summary["strategy"] == "threads") & (summary["workers"] == 2) & (summary["kernel"] == "python")]
     assert len(gil) >= 1
     assert (gil["utilisation"] < 0.75).all()

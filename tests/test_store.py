@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 import parbench
+from conftest import FIXTURE
 from parbench.errors import UserError
 from parbench.results.schema import Cell, Record, Sample
 from parbench.results.store import RECORDS, RunStore, check_results_dir, read_lines
-
-FIXTURE = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "small"
 
 
 def _record(size: int = 10, strategy: str = "sequential", workers: int = 1, walls: tuple[int, ...] = (5, 6, 7),

@@ -8,14 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from conftest import run_cli
+from conftest import proc_text, run_cli, wait_until
 from parbench.results.schema import Cell
 from parbench.runner.plan import PlannedCell, make_plan
 from parbench.runner.spec import ParamFlag, build_spec
@@ -59,16 +58,6 @@ class Sweep:
         return self.proc.wait(timeout)
 
 
-def _until(condition: Callable[[], object], timeout: float = 60) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting")
-
-
 @pytest.fixture
 def sweep(tmp_path: Path) -> Iterator[Callable[[list[str]], Sweep]]:
     started: list[Sweep] = []
@@ -96,13 +85,12 @@ def _gone(procs: list[psutil.Process]) -> bool:
 def _probe_with_workers(sweep: Sweep) -> tuple[psutil.Process, list[psutil.Process]]:
     def look() -> tuple[psutil.Process, list[psutil.Process]] | None:
         for probe in sweep.probes():
-            with_kids = [k for k in probe.children() if "resource_tracker" not in " ".join(k.cmdline())]
+            commands = [(k, proc_text(k)) for k in probe.children()]
+            with_kids = [k for k, cmd in commands if cmd is not None and "resource_tracker" not in cmd]
             if with_kids and leftover_segments(probe.pid):
                 return probe, with_kids
         return None
-    found = _until(look)
-    assert isinstance(found, tuple)
-    return found
+    return wait_until(look, 60, "a probe with its workers and its segment")
 
 
 def _seed_putting_first(strategy: str, flags: dict[str, str], params: list[ParamFlag]) -> int:
@@ -138,7 +126,7 @@ def test_a_worker_killed_mid_cell_makes_the_cell_crashed_and_the_sweep_goes_on(s
     assert records[0]["cell"]["strategy"] == "shared-array"
     assert "SIGKILL" in str(records[0]["error"])
     assert len(records) == 3 and all(r["status"] == "OK" for r in records[1:])
-    assert _until(lambda: _gone(family), 10)
+    assert wait_until(lambda: _gone(family), 10, "the crashed cell's processes to go")
     assert leftover_segments(probe.pid) == []
 
 
@@ -152,7 +140,7 @@ def test_a_killed_probe_is_crashed_and_its_workers_and_segments_are_cleaned(swee
     assert running.finish() == 1
     crashed = running.records()[0]
     assert crashed["status"] == "CRASHED" and "killed by SIGKILL" in str(crashed["error"])
-    assert _until(lambda: _gone(workers), 10)
+    assert wait_until(lambda: _gone(workers), 10, "the killed probe's workers to go")
     assert leftover_segments(probe.pid) == []
 
 
@@ -162,8 +150,8 @@ def test_a_hanging_cell_is_a_timeout_within_timeout_plus_5_s(sweep: Callable[...
     its pool workers die with it."""
     running = sweep(["--workloads", "delayed-square", "--sizes", "2", "--delay", "1000", "--strategies", "pool-map",
                      "--workers", "2", "--repeat", "1", "--warmup", "0", "--timeout", "3"])
-    pool_probe = _until(lambda: [p for p in running.probes() if len(p.children()) >= 2])
-    assert isinstance(pool_probe, list)
+    pool_probe = wait_until(lambda: [p for p in running.probes() if len(p.children()) >= 2], 60,
+                            "the pool-map probe with its 2 workers")
     family = [pool_probe[0], *pool_probe[0].children(recursive=True)]
     assert running.finish() == 1
     records = running.records()
@@ -171,7 +159,7 @@ def test_a_hanging_cell_is_a_timeout_within_timeout_plus_5_s(sweep: Callable[...
     for record in records:
         assert 3e9 <= int(str(record["probe_wall_ns"])) <= 8e9
         assert "no result within 3 s" in str(record["error"])
-    assert _gone(family)
+    assert wait_until(lambda: _gone(family), 10, "the timed-out probe and its pool workers to go")
 
 
 @pytest.mark.slow
@@ -182,7 +170,7 @@ def test_ctrl_c_exits_130_keeps_whole_records_and_resume_completes_without_dupli
     running = sweep(["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.05", "--strategies",
                      "threads,thread-pool,pool-map", "--workers", "1,2", "--repeat", "2", "--warmup", "0",
                      "--rounds", "2"])
-    _until(lambda: len(running.records()) >= 2 and running.probes())
+    wait_until(lambda: len(running.records()) >= 2 and running.probes(), 60, "2 records and a running probe")
     probes = running.probes()
     running.proc.send_signal(signal.SIGINT)
     assert running.finish() == 130

@@ -98,5 +98,5 @@ def test_rounds_visit_every_cell_once_per_round_in_separately_shuffled_orders() 
     assert [{c.visit for c in r} for r in rounds] == [{0}, {1}, {2}]
     assert all({c.cell.key() for c in r} == keys for r in rounds)
     orders = [[c.cell.key() for c in r] for r in rounds]
-    assert orders[0] != orders[1] or orders[1] != orders[2]
+    assert len({tuple(order) for order in orders}) == 3  # three distinct orders (true for seed 5's 20 cells)
     assert [c.visit_key() for c in make_plan(spec).cells] == [c.visit_key() for c in plan.cells]

@@ -39,9 +39,22 @@ class Triangle(BaseWorkload):
         return self.size * (self.size - 1) // 2
 
 
+MARKERS_ENV = "PBPLUGIN_MARKERS"
+
+
+def _mark(name: str) -> None:
+    """Create the file `name` in the folder $PBPLUGIN_MARKERS names, if it names one: how a test sees that a
+    task finished, or settled into its hang, without sleeping for a guessed time."""
+    folder = os.environ.get(MARKERS_ENV)
+    if folder:
+        with open(os.path.join(folder, name), "w") as marker:
+            marker.write(str(os.getpid()))
+
+
 @dataclass(frozen=True)
 class Faulty(Triangle):
-    """Like triangle, but whoever runs task 1 raises, is SIGKILLed, or hangs (mode)."""
+    """Like triangle, but whoever runs task 1 raises, is SIGKILLed, or hangs (mode). With $PBPLUGIN_MARKERS set,
+    task 1 writes `hang-1` there as it starts hanging, and every other task `done-<index>` as it returns."""
 
     name: ClassVar[str] = "faulty"
     summary: ClassVar[str] = "triangle whose task 1 raises, dies or hangs"
@@ -58,8 +71,11 @@ class Faulty(Triangle):
                 raise ValueError("boom from task 1")
             if self.mode == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
+            _mark("hang-1")
             time.sleep(3600)
-        return super().kernel(chunk, task)
+        result = super().kernel(chunk, task)
+        _mark(f"done-{task.index}")
+        return result
 
 
 class Reversed(BaseStrategy):

@@ -115,10 +115,11 @@ def test_signal_during_run_tears_down(plugin_env: dict[str, str], sig: signal.Si
 
 
 @pytest.mark.parametrize("strategy", ["process-pool-executor", "joblib"])
-def test_ctrl_c_during_a_hung_pool_task_kills_the_workers(plugin_env: dict[str, str], strategy: str) -> None:
+def test_ctrl_c_during_a_hung_pool_task_kills_the_workers(plugin_env: dict[str, str], strategy: str,
+                                                          tmp_path: Path) -> None:
     """Ctrl-C while a pool worker hangs: teardown kills the workers (they ignore SIGINT) instead of waiting
     for the hung task forever; the run exits 130 and no worker is left."""
-    proc, workers = _start_hanging_run(plugin_env, strategy)
+    proc, workers = _start_hanging_run(plugin_env, strategy, tmp_path)
     os.kill(proc.pid, signal.SIGINT)
     proc.communicate(timeout=30)
     assert proc.returncode == 130

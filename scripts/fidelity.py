@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -22,7 +23,8 @@ from typing import Any
 import pyperf
 
 import parbench
-from parbench.runner.affinity import cpus_for
+from parbench.cpus import usable_cpus
+from parbench.runner.affinity import least_busy
 
 SETUP = """
 from parbench import registry
@@ -48,7 +50,7 @@ def parbench_values(results: Path, size: int, repeat: int, round_: int) -> list[
 
 def pyperf_values(results: Path, size: int, round_: int) -> list[float]:
     out = results / f"pyperf-{size}-{round_}.json"
-    cpu = cpus_for(1)[0]
+    cpu = usable_cpus()[0]  # main() left this process one CPU: the sweep's probe gets the same
     subprocess.run([sys.executable, "-m", "pyperf", "timeit", "--quiet", "--affinity", str(cpu), "-p", "2",
                     "-o", str(out), "-s", SETUP.format(size=size), "strategy.run(PhaseClock())"], check=True,
                    stdout=subprocess.DEVNULL)
@@ -92,6 +94,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=10, help="parbench repeats per size and round (default: 10)")
     parser.add_argument("--rounds", type=int, default=12, help="interleaved rounds of both harnesses (default: 12)")
     args = parser.parse_args()
+    # One CPU for both harnesses, the fastest now (least_busy times each): the sweep inherits this affinity.
+    os.sched_setaffinity(0, least_busy(1))
     with tempfile.TemporaryDirectory(prefix="parbench-fidelity-") as scratch:
         results = Path(scratch)
         for size in (int(float(s)) for s in args.sizes.split(",")):

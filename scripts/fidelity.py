@@ -57,9 +57,9 @@ def pyperf_values(results: Path, size: int, round_: int) -> list[float]:
     return [v * 1e9 for v in pyperf.Benchmark.load(str(out)).get_values()]
 
 
-def compare(results: Path, size: int, repeat: int, rounds: int) -> tuple[float, float]:
+def compare(results: Path, size: int, repeat: int, rounds: int) -> tuple[list[float], list[float]]:
     """Both harnesses, interleaved for `rounds` rounds (alternating who goes first), so that the machine's drift
-    falls on both alike: the medians of all their values."""
+    falls on both alike: all their values."""
     ours: list[float] = []
     theirs: list[float] = []
     for round_ in range(rounds):
@@ -68,9 +68,7 @@ def compare(results: Path, size: int, repeat: int, rounds: int) -> tuple[float, 
                 ours.extend(parbench_values(results, size, repeat, round_))
             else:
                 theirs.extend(pyperf_values(results, size, round_))
-    print(f"  (minimums: parbench {min(ours) / 1e3:.1f} us, pyperf {min(theirs) / 1e3:.1f} us, "
-          f"ratio {min(ours) / min(theirs):.3f})")
-    return statistics.median(ours), statistics.median(theirs)
+    return ours, theirs
 
 
 def _noop(results: Path, run_id: str, repeat: int) -> dict[str, Any]:
@@ -100,8 +98,11 @@ def main() -> int:
         results = Path(scratch)
         for size in (int(float(s)) for s in args.sizes.split(",")):
             ours, theirs = compare(results, size, args.repeat, args.rounds)
-            print(f"array-sum numpy 1e{len(str(size)) - 1}: parbench {ours / 1e3:9.1f} us   pyperf "
-                  f"{theirs / 1e3:9.1f} us   ratio {ours / theirs:.3f} ({(ours / theirs - 1) * 100:+.1f}%)")
+            mid, their_mid = statistics.median(ours), statistics.median(theirs)
+            print(f"array-sum numpy 1e{len(str(size)) - 1}: parbench {mid / 1e3:9.1f} us   pyperf "
+                  f"{their_mid / 1e3:9.1f} us   ratio {mid / their_mid:.3f} ({(mid / their_mid - 1) * 100:+.1f}%)")
+            print(f"  (minimums: parbench {min(ours) / 1e3:.1f} us, pyperf {min(theirs) / 1e3:.1f} us, "
+                  f"ratio {min(ours) / min(theirs):.3f})")
         inside, per_repeat = overhead(results)
         print(f"no-op cell: {inside / 1e3:.1f} us inside the timed window (median); {per_repeat / 1e3:.1f} us per "
               "repeat inside the probe in all (gc.collect and tree CPU reads between repeats included)")

@@ -58,13 +58,14 @@ def test_loky_gives_the_exact_result_and_leaves_nothing(workload: str, workers: 
 # workers also end once their parent is gone, which would hide a teardown that skipped them).
 _EXIT_FAILS = """
 import psutil
+from parbench.processes import is_lifetime_helper
 from parbench.strategies.base import Context
 from parbench.strategies.joblib_loky import JoblibStrategy
 from parbench.workloads.delayed_square import DelayedSquare
 
 strategy = JoblibStrategy(Context(DelayedSquare.from_params({"size": 2, "delay": 0}), None, 2))
 strategy.setup()
-workers = [p for p in psutil.Process().children() if "resource_tracker" not in " ".join(p.cmdline())]
+workers = [p for p in psutil.Process().children() if not is_lifetime_helper(" ".join(p.cmdline()))]
 def fail(*args):
     raise RuntimeError("exit failed")
 strategy.parallel.__exit__ = fail

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from conftest import orphan_segments, run_cli, wait_until
+from parbench.processes import is_lifetime_helper
 
 MARKERS_ENV = "PBPLUGIN_MARKERS"  # pbplugin's: where its faulty workload marks a finished task and the hang
 
@@ -55,7 +56,7 @@ def test_worker_killed_by_sigkill_is_named(plugin_env: dict[str, str], strategy:
 
 def _is_worker(proc: psutil.Process) -> bool:
     try:
-        return "resource_tracker" not in " ".join(proc.cmdline())
+        return not is_lifetime_helper(" ".join(proc.cmdline()))
     except psutil.ZombieProcess:
         return True  # the worker of task 0, done and not yet joined
     except psutil.Error:

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from conftest import proc_text, run_cli, wait_until
+from parbench.processes import is_lifetime_helper
 from parbench.results.schema import Cell
 from parbench.runner.plan import PlannedCell, make_plan
 from parbench.runner.spec import ParamFlag, build_spec
@@ -86,7 +87,7 @@ def _probe_with_workers(sweep: Sweep) -> tuple[psutil.Process, list[psutil.Proce
     def look() -> tuple[psutil.Process, list[psutil.Process]] | None:
         for probe in sweep.probes():
             commands = [(k, proc_text(k)) for k in probe.children()]
-            with_kids = [k for k, cmd in commands if cmd is not None and "resource_tracker" not in cmd]
+            with_kids = [k for k, cmd in commands if cmd is not None and not is_lifetime_helper(cmd)]
             if with_kids and leftover_segments(probe.pid):
                 return probe, with_kids
         return None

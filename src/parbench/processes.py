@@ -13,6 +13,11 @@ LIFETIME_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkser
                     "loky.backend.resource_tracker")
 
 
+def is_lifetime_helper(command: str) -> bool:
+    """Whether a process's command line is one of LIFETIME_HELPERS."""
+    return any(helper in command for helper in LIFETIME_HELPERS)
+
+
 def alive(proc: psutil.Process) -> bool:
     """Running: an exited process stays a zombie until its parent (or init, slowly in some containers) reaps
     it, and counts as gone."""
@@ -28,7 +33,7 @@ def _left_behind(proc: psutil.Process) -> bool:
         command = " ".join(proc.cmdline())
     except psutil.Error:
         return False
-    return alive(proc) and not any(helper in command for helper in LIFETIME_HELPERS)
+    return alive(proc) and not is_lifetime_helper(command)
 
 
 def live_descendants(proc: psutil.Process | None = None) -> list[psutil.Process]:

@@ -7,9 +7,19 @@
   noisy (cv > 10%), timer_dominated (median under 1 ms), cpu_median_ns, utilisation (median of
   cpu / (wall x workers): threads on a GIL-holding kernel stay near 1/workers), setup_ns, teardown_ns,
   e2e_ns (setup + median + teardown: what one call costs from cold), cpus_granted, peak_rss,
-  baseline_ns (the sequential median of the same workload parameters), speedup (baseline / median),
-  self_speedup (the same strategy at one worker / median), efficiency (speedup / workers).
-Speedups are left empty unless both the cell and its reference are OK: a WRONG cell is never averaged in.
+  baseline_ns (the sequential reference's median), speedup, speedup_low / speedup_high (its 95% CI),
+  paired (True: the speedup is the median of per-pair ratios, see below), pairs / clean_pairs (pairs measured,
+  and those undisturbed by other tenants), contaminated_share (timed repeats, either side of a pair, with
+  foreign CPU time above FOREIGN_SHARE), ref_utilisation (the paired reference's CPU / wall), work_ratio (the
+  reference's wall time / the cell's CPU time: above 1, the cell finished more work than it burned CPU for),
+  self_speedup (the same strategy at one worker / median: unpaired), efficiency (speedup / workers),
+  cpu_bound, superlinear (the workload's word), suspect (why the physical checks doubt the cell, or empty).
+
+Speedups (DESIGN 5b). A cell measured with a paired reference (schema 2) gets the median of its per-pair
+ratios T_ref / T_cell, with a bootstrap CI, over its clean pairs when it has MIN_CLEAN_PAIRS of them and over
+every pair otherwise. A cell without one (sequential itself; a version-1 run) gets the ratio of the sequential
+cell's median to its own, `paired` False, and a CI from both medians' CIs. Speedups are left empty unless the
+cell is OK: a WRONG cell is never averaged in. parbench.analysis.physics then marks impossible cells SUSPECT.
 """
 
 from __future__ import annotations
@@ -22,8 +32,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from parbench.analysis.physics import check_physics
 from parbench.analysis.scaling import efficiency, sequential_reference, speedup
-from parbench.results.schema import SLOW_MACHINE, worst
+from parbench.results.schema import FOREIGN_SHARE, SLOW_MACHINE, worst
 
 NOISY_CV = 0.10
 TIMER_FLOOR_NS = 1_000_000
@@ -31,6 +42,8 @@ MAD_Z = 3.5
 # The modified z-score scale: 0.6745 is the 75th percentile of the standard normal (Iglewicz & Hoaglin).
 MAD_SCALE = 0.6745
 BOOTSTRAP_RESAMPLES = 2000
+# Fewer clean pairs than this and a cell's paired speedup uses every pair (and says it is not clean).
+MIN_CLEAN_PAIRS = 3
 
 
 def median_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
@@ -75,6 +88,40 @@ def _per_visit(group: pd.DataFrame, column: str) -> float:
     return float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
 
 
+def _disturbed(timed: pd.DataFrame) -> np.ndarray:
+    """Per timed repeat: either side of its pair had foreign CPU time above FOREIGN_SHARE."""
+    def share(foreign: str, wall: str, cpus: Any) -> np.ndarray:
+        if foreign not in timed:
+            return np.zeros(len(timed))
+        values = pd.to_numeric(timed[foreign], errors="coerce").to_numpy(dtype=float, na_value=0.0)
+        found: np.ndarray = values / (timed[wall].to_numpy(dtype=float, na_value=np.nan) * cpus)
+        return found
+
+    cpus = pd.to_numeric(timed["cpus_granted"], errors="coerce").fillna(1).to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cell = share("foreign_ns", "wall_ns", cpus) > FOREIGN_SHARE
+        ref = share("ref_foreign_ns", "ref_wall_ns", 1.0) > FOREIGN_SHARE if "ref_wall_ns" in timed else cell & False
+    return np.asarray(cell | ref)
+
+
+def paired(timed: pd.DataFrame) -> dict[str, Any]:
+    """A cell's paired speedup from its timed repeats (module docstring); {} when it has no reference."""
+    if "ref_wall_ns" not in timed or timed["ref_wall_ns"].isna().all():
+        return {}
+    dirty = _disturbed(timed)
+    has_ref = timed["ref_wall_ns"].notna().to_numpy()
+    clean = has_ref & ~dirty
+    use = timed[clean] if clean.sum() >= MIN_CLEAN_PAIRS else timed[has_ref]
+    ref_wall = use["ref_wall_ns"].to_numpy(dtype=float)
+    ratios = ref_wall / use["wall_ns"].to_numpy(dtype=float)
+    low, high = median_ci(ratios)
+    return {"paired": True, "pairs": int(has_ref.sum()), "clean_pairs": int(clean.sum()),
+            "speedup": float(np.median(ratios)), "speedup_low": low, "speedup_high": high,
+            "baseline_ns": float(np.median(ref_wall)),
+            "ref_utilisation": float(np.median(use["ref_cpu_ns"].to_numpy(dtype=float) / ref_wall)),
+            "work_ratio": float(np.median(ref_wall / use["cpu_ns"].to_numpy(dtype=float)))}
+
+
 def _cell_row(group: pd.DataFrame, cell_columns: list[str]) -> dict[str, Any]:
     first = group.iloc[0]
     row: dict[str, Any] = {c: first[c] for c in cell_columns}
@@ -91,6 +138,11 @@ def _cell_row(group: pd.DataFrame, cell_columns: list[str]) -> dict[str, Any]:
         row["utilisation"] = float(np.median(cpu / (wall * int(first["workers"]))))
         row["noisy"] = bool(row["cv"] > NOISY_CV)
         row["timer_dominated"] = bool(row["median_ns"] < TIMER_FLOOR_NS)
+        row["contaminated_share"] = float(_disturbed(timed).mean())
+        if status == "OK":
+            row.update(paired(timed))
+    for flag in ("cpu_bound", "superlinear"):
+        row[flag] = first.get(flag)
     row.update(setup_ns=_per_visit(group, "setup_ns"), teardown_ns=_per_visit(group, "teardown_ns"),
                cpus_granted=first["cpus_granted"],
                peak_rss=group["peak_rss"].max())
@@ -111,10 +163,26 @@ def _add_speedups(out: pd.DataFrame) -> pd.DataFrame:
                       strict=True))
     one = np.array([at_one.get((r, p), np.nan) for r, p in zip(out["run_id"], self_point, strict=True)], dtype=float)
     median = out["median_ns"].where(ok)
-    out["baseline_ns"] = sequential_reference(out, "median_ns")
-    out["speedup"] = speedup(out["baseline_ns"], median)
     out["self_speedup"] = speedup(one, median)
+    out = _unpaired(out, median)
     out["efficiency"] = efficiency(out["speedup"], out["workers"])
+    return out
+
+
+def _unpaired(out: pd.DataFrame, median: pd.Series) -> pd.DataFrame:
+    """Speedups of cells without a paired reference: the sequential cell's median over theirs, with a CI
+    from both medians' CIs (the widest the two allow: unpaired figures carry the machine's drift)."""
+    for column in ("paired", "speedup", "speedup_low", "speedup_high", "baseline_ns", "ref_utilisation"):
+        if column not in out:
+            out[column] = np.nan
+    out["paired"] = out["paired"].astype("boolean").fillna(False).astype(bool)
+    lone = ~out["paired"]
+    base, low, high = (sequential_reference(out, c) for c in ("median_ns", "ci_low_ns", "ci_high_ns"))
+    out.loc[lone, "baseline_ns"] = base[lone]
+    out.loc[lone, "ref_utilisation"] = sequential_reference(out, "utilisation")[lone]
+    out.loc[lone, "speedup"] = speedup(base, median)[lone]
+    out.loc[lone, "speedup_low"] = speedup(low, out["ci_high_ns"].where(median.notna()))[lone]
+    out.loc[lone, "speedup_high"] = speedup(high, out["ci_low_ns"].where(median.notna()))[lone]
     return out
 
 
@@ -154,11 +222,12 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         return out
     if "visit" in df.columns:
         out = out.merge(_machine(df, kept), on=["run_id", "key"], how="left")
-    out = out.reindex(columns=[*out.columns, *(c for c in STAT_COLUMNS if c not in out.columns)])
+    wanted = (*STAT_COLUMNS, *PAIR_COLUMNS)
+    out = out.reindex(columns=[*out.columns, *(c for c in wanted if c not in out.columns)])
     for column in ("setup_ns", "teardown_ns", *STAT_COLUMNS[1:]):
         out[column] = pd.to_numeric(out[column], errors="coerce")  # pd.NA (no measurement) -> NaN
     out["e2e_ns"] = out["setup_ns"] + out["median_ns"] + out["teardown_ns"]
-    return _add_speedups(out)
+    return check_physics(_add_speedups(out))
 
 
 # Present in every summary, empty (NaN) for cells that produced no timed repeat.
@@ -166,7 +235,13 @@ STAT_COLUMNS = ("n", "median_ns", "iqr_ns", "mean_ns", "stdev_ns", "min_ns", "ci
                 "outliers", "cpu_median_ns", "utilisation")
 
 
+# Present in every summary, empty where a cell has no paired reference (or no timed repeat).
+PAIR_COLUMNS = ("pairs", "clean_pairs", "ref_utilisation", "work_ratio", "contaminated_share")
+
+
 # Per-repeat or per-record measurements: everything in a tidy frame that is not part of a cell's identity.
 _MEASURED = frozenset({"status", "error", "repeat", "wall_ns", "cpu_ns", "result", "expected", "ok", "peak_rss",
                        "setup_ns", "teardown_ns", "warmup", "cpus_granted", "cpus", "peak_rss_children",
-                       "probe_wall_ns", "started", "visit", "slowdown", "canary_ns"})
+                       "probe_wall_ns", "started", "visit", "slowdown", "canary_ns", "foreign_ns", "first",
+                       "ref_wall_ns", "ref_cpu_ns", "ref_foreign_ns", "cpu_bound", "superlinear", "quiet_wait_s",
+                       "contaminated"})

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 NAME = "sweep"
 HELP = "measure workloads x sizes x strategies x workers, each cell in a fresh pinned process; resumable"
 SPEC_FLAGS = ("workloads", "strategies", "workers", "start_methods", "repeat", "warmup", "rounds", "timeout",
-              "seed", "isolation")
+              "seed", "isolation", "quiet_wait")
 PARAM_FLAGS = (("sizes", "size"), ("kernels", "kernel"), ("delay", "delay"))
 
 
@@ -64,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--rounds", help="visits per cell, each in its own probe, spread over the run (so a burst "
                                       "of load on the machine lands on one visit, not on every repeat)")
     how.add_argument("--timeout", help="seconds a cell may take before its probe is killed (TIMEOUT)")
+    how.add_argument("--quiet-wait", dest="quiet_wait", metavar="SECONDS",
+                     help="before each visit, wait up to SECONDS until its CPUs are idle (other tenants' load "
+                          "under 10%%); the wait is recorded per visit (default: 0, never wait)")
     how.add_argument("--seed", help="seed of the shuffled cell order (default: random, recorded)")
     how.add_argument("--isolation", choices=ISOLATIONS, help="fork (default): each probe forked from a probe server "
                      "with parbench loaded; exec: a new interpreter per cell (slower; new memory layout each time)")
@@ -106,7 +109,7 @@ def _calibrate(cells: Sequence[PlannedCell], spec: SweepSpec) -> tuple[dict[str,
 
 
 def _limits(spec: SweepSpec) -> Limits:
-    return Limits(spec.repeat, spec.warmup, spec.timeout, spec.isolation)
+    return Limits(spec.repeat, spec.warmup, spec.timeout, spec.isolation, spec.quiet_wait)
 
 
 def _print_plan(cells: Sequence[PlannedCell], notes: Sequence[str], spec: SweepSpec) -> None:

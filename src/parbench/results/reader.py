@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parbench.errors import UserError
-from parbench.results.schema import SCHEMA_VERSION
+from parbench.results.schema import READABLE_VERSIONS
 from parbench.results.store import META, RECORDS, load, run_folder
 
 if TYPE_CHECKING:
@@ -40,8 +40,8 @@ def _meta(folder: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise UserError(f"{path}: not a parbench meta.json")
     version = raw.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise UserError(f"{path}: schema_version {version!r}; this parbench reads {SCHEMA_VERSION} "
+    if version not in READABLE_VERSIONS:
+        raise UserError(f"{path}: schema_version {version!r}; this parbench reads {READABLE_VERSIONS} "
                         "and knows no migration from it")
     return raw
 

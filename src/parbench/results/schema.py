@@ -5,6 +5,15 @@ SCHEMA_VERSION history (bump on any change a reader must know about; say how to 
       breaks: Sample.peak_rss (per repeat), Record.family, Record.probe_wall_ns (set by the sweep driver),
       Record.visit (a sweep with --rounds N measures each cell in N visits spread over the run: one record each),
       Record.canary_ns and Record.slowdown (how fast the machine ran during the visit; see runner.canary).
+  2 - paired measurement (DESIGN 5b). Record.reference: the `sequential` reference at the same workload point,
+      run in the same probe on the same CPUs, one sample per repeat of the cell (same index), interleaved with
+      them in a random order (Sample.first: this side ran first in its pair). Sample.foreign_ns: CPU time
+      others took on the granted CPUs during the timed window (runner.neighbours). Record.cpu_bound and
+      Record.superlinear: the workload's word on which physical checks apply. Record.quiet_wait_s: how long
+      the driver waited for idle CPUs before the visit (--quiet-wait). Record.contaminated: the visit's timed
+      repeats whose foreign share passed FOREIGN_SHARE (below).
+      Migration from 1: every new field takes its default (no reference: speedups of a version-1 run are
+      unpaired, and say so); `migrate()` does it on read.
 
 Status: OK (every result exact), WRONG (a result differed from the expected one), TIMEOUT (the sweep driver
 killed the probe at --timeout), CRASHED (the probe or one of its workers died: killed, or exited without a
@@ -20,7 +29,9 @@ from typing import Any, Literal, get_args
 
 from parbench.units import fmt_count
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# The versions a reader can migrate forward (see the history above).
+READABLE_VERSIONS = (1, 2)
 
 Status = Literal["OK", "WRONG", "TIMEOUT", "CRASHED", "ERROR", "UNAVAILABLE"]
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -30,6 +41,9 @@ FAILED: tuple[str, ...] = tuple(s for s in STATUSES if s not in ("OK", "UNAVAILA
 # A record whose slowdown is above this was measured while the machine ran slower than its best (another
 # tenant, throttling): the sweep measures such a visit again, and statistics prefer a cell's other visits.
 SLOW_MACHINE = 1.25
+# A timed repeat is contaminated when other tenants took more than this share of the CPU time its CPUs could
+# give during it (runner.neighbours measures it; analysis leaves such repeats out of paired speedups).
+FOREIGN_SHARE = 0.10
 
 # The status of a cell measured in several visits is its worst visit's: a wrong answer is the finding.
 SEVERITY: dict[str, int] = {"WRONG": 5, "CRASHED": 4, "TIMEOUT": 3, "ERROR": 2, "UNAVAILABLE": 1, "OK": 0}
@@ -86,6 +100,17 @@ class Sample:
     ok: bool
     warmup: bool = False
     peak_rss: int | None = None  # bytes: the largest resident set of the probe or any worker so far
+    foreign_ns: int | None = None  # CPU time others took on the granted CPUs in the timed window (neighbours)
+    first: bool | None = None  # in a paired cell: this side ran first in its pair (None: not paired)
+
+    def disturbed(self, cpus: int) -> bool:
+        return self.foreign_share(cpus) > FOREIGN_SHARE
+
+    def foreign_share(self, cpus: int) -> float:
+        """Foreign CPU time as a share of what the granted CPUs could give during the window (0 when unknown)."""
+        if not self.foreign_ns or self.wall_ns <= 0:
+            return 0.0
+        return self.foreign_ns / (self.wall_ns * max(1, cpus))
 
 
 @dataclass(frozen=True)
@@ -110,6 +135,11 @@ class Record:
     visit: int = 0  # which of the cell's visits (sweep rounds) this record is
     canary_ns: int | None = None  # runner.canary on the probe's CPUs, the slower of before and after the cell
     slowdown: float | None = None  # canary / the run's fastest canary when the driver kept this record
+    reference: tuple[Sample, ...] = ()  # sequential at the same point, paired with `samples` by index
+    cpu_bound: bool | None = None  # the workload's kernel keeps a CPU busy (None: the workload did not say)
+    superlinear: bool = False  # the workload says a speedup above the workers is physically possible
+    quiet_wait_s: float | None = None  # how long the driver waited for quiet CPUs before this visit
+    contaminated: int | None = None  # timed repeats (either side of a pair) disturbed by other tenants
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -119,7 +149,11 @@ class Record:
 
     @property
     def wrong(self) -> list[Sample]:
-        return [s for s in self.samples if not s.ok]
+        return [s for s in (*self.samples, *self.reference) if not s.ok]
+
+    @property
+    def timed_reference(self) -> list[Sample]:
+        return [s for s in self.reference if not s.warmup]
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
@@ -131,12 +165,21 @@ class Record:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Record:
-        version = raw.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"record has schema_version {version!r}; this parbench reads {SCHEMA_VERSION}")
+        raw = migrate(raw)
         status = raw["status"]
         if status not in STATUSES:
             raise ValueError(f"record has unknown status {status!r}")
         samples = tuple(Sample(**s) for s in raw.get("samples", ()))
-        fields = {k: v for k, v in raw.items() if k not in ("cell", "samples", "cpus")}
-        return cls(cell=Cell.from_dict(raw["cell"]), samples=samples, cpus=tuple(raw.get("cpus", ())), **fields)
+        reference = tuple(Sample(**s) for s in raw.get("reference", ()))
+        fields = {k: v for k, v in raw.items() if k not in ("cell", "samples", "cpus", "reference")}
+        return cls(cell=Cell.from_dict(raw["cell"]), samples=samples, cpus=tuple(raw.get("cpus", ())),
+                   reference=reference, **fields)
+
+
+def migrate(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A record dict of any readable version as the current version (the history says what changed)."""
+    version = raw.get("schema_version")
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"record has schema_version {version!r}; this parbench reads {READABLE_VERSIONS}")
+    # 1 -> 2: only fields with defaults were added, so the defaults are the migration (no reference: unpaired).
+    return {**raw, "schema_version": SCHEMA_VERSION}

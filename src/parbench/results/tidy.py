@@ -11,7 +11,11 @@ Columns, in order:
   largest of the probe and its workers up to that repeat), setup_ns, teardown_ns, warmup (repeats run
   before the timed ones), cpus_granted (how many CPUs the probe was pinned to), cpus ("0,1"),
   peak_rss_children, probe_wall_ns, canary_ns (runner.canary on the probe's CPUs), slowdown (how much
-  slower than its best the machine ran during the visit, from the canary; empty when not measured), started.
+  slower than its best the machine ran during the visit, from the canary; empty when not measured), started,
+  foreign_ns (others' CPU time on the granted CPUs during the repeat; runner.neighbours), first (the cell ran
+  first in its pair), ref_wall_ns, ref_cpu_ns, ref_foreign_ns (the paired sequential reference of the same
+  repeat; empty for sequential itself and for unpaired, version-1 runs), cpu_bound, superlinear (the
+  workload's word on the physical checks), quiet_wait_s, contaminated (per visit).
 A cell that produced no timed repeat (TIMEOUT, CRASHED, UNAVAILABLE, an ERROR in setup) keeps one row, with
 its status and error and no times, so that nothing measured silently disappears.
 """
@@ -27,7 +31,10 @@ from parbench.results.schema import Record, Sample
 
 CELL_COLUMNS = ("run_id", "key", "workload", "strategy", "family", "workers", "start_method")
 INT_COLUMNS = ("workers", "repeat", "wall_ns", "cpu_ns", "result", "expected", "peak_rss", "setup_ns",
-               "teardown_ns", "warmup", "cpus_granted", "peak_rss_children", "probe_wall_ns", "visit", "canary_ns")
+               "teardown_ns", "warmup", "cpus_granted", "peak_rss_children", "probe_wall_ns", "visit", "canary_ns",
+               "foreign_ns", "ref_wall_ns", "ref_cpu_ns", "ref_foreign_ns", "contaminated")
+# What a paired repeat adds from its reference sample (runner.measure.Reference), by column.
+_REFERENCE = {"ref_wall_ns": "wall_ns", "ref_cpu_ns": "cpu_ns", "ref_foreign_ns": "foreign_ns"}
 
 
 def _cell_part(run_id: str, record: Record) -> dict[str, Any]:
@@ -46,17 +53,20 @@ def _record_part(record: Record) -> dict[str, Any]:
             "cpus_granted": len(record.cpus) or None, "cpus": ",".join(map(str, record.cpus)) or None,
             "peak_rss_children": record.peak_rss_children, "probe_wall_ns": record.probe_wall_ns,
             "started": record.started, "visit": record.visit, "slowdown": record.slowdown,
-            "canary_ns": record.canary_ns}
+            "canary_ns": record.canary_ns, "cpu_bound": record.cpu_bound, "superlinear": record.superlinear,
+            "quiet_wait_s": record.quiet_wait_s, "contaminated": record.contaminated}
 
 
-def _sample_part(sample: Sample | None, record: Record) -> dict[str, Any]:
+def _sample_part(sample: Sample | None, record: Record, reference: Sample | None) -> dict[str, Any]:
     if sample is None:
         return {"repeat": None, "wall_ns": None, "cpu_ns": None, "result": None, "ok": None,
                 "peak_rss": record.peak_rss}
     row: dict[str, Any] = {"repeat": sample.index, "wall_ns": sample.wall_ns, "cpu_ns": sample.cpu_ns,
                            "result": sample.result, "ok": sample.ok,
-                           "peak_rss": sample.peak_rss if sample.peak_rss is not None else record.peak_rss}
+                           "peak_rss": sample.peak_rss if sample.peak_rss is not None else record.peak_rss,
+                           "foreign_ns": sample.foreign_ns, "first": sample.first}
     row.update({f"phase_{name}_ns": ns for name, ns in sample.phases.items() if name})
+    row.update({column: getattr(reference, field) if reference else None for column, field in _REFERENCE.items()})
     return row
 
 
@@ -65,8 +75,10 @@ def rows(run_id: str, records: Sequence[Record]) -> list[dict[str, Any]]:
     for record in records:
         head = {**_cell_part(run_id, record), **_record_part(record)}
         samples: list[Sample | None] = [*record.timed] or [None]
+        references = {s.index: s for s in record.timed_reference}
         for sample in samples:
-            found.append({**head, **_sample_part(sample, record)})
+            reference = references.get(sample.index) if sample else None
+            found.append({**head, **_sample_part(sample, record, reference)})
     return found
 
 
@@ -75,7 +87,8 @@ def _order(columns: Sequence[str], params: Sequence[str]) -> list[str]:
     phases = sorted(c for c in columns if c.startswith("phase_"))
     middle = ["status", "error", "visit", "repeat", "wall_ns", "cpu_ns", *phases, "result", "expected", "ok",
               "peak_rss", "setup_ns", "teardown_ns", "warmup", "cpus_granted", "cpus", "peak_rss_children",
-              "probe_wall_ns", "canary_ns", "slowdown", "started"]
+              "probe_wall_ns", "canary_ns", "slowdown", "started", "foreign_ns", "first", *_REFERENCE,
+              "cpu_bound", "superlinear", "quiet_wait_s", "contaminated"]
     known = [*CELL_COLUMNS, *params, *options, *middle]
     return known + [c for c in columns if c not in known]  # a column added later is kept, never dropped
 

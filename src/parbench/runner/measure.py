@@ -3,6 +3,11 @@
 `parbench run` calls it directly; the sweep's probe calls it in a fresh, pinned process.
 Wall time is perf_counter_ns around `run()` alone; CPU time and memory are read outside that window so
 the harness's own bookkeeping never lands inside a measured interval.
+
+Paired measurement (DESIGN 5b): every repeat of a parallel cell is one side of a pair whose other side is
+`sequential` at the same workload point, run in this process right before or after it (a coin decides, per
+pair) and pinned in turn to each granted CPU. A speedup is then estimated from ratios of runs milliseconds
+apart on the same CPUs, not from medians of two probes minutes apart on a machine whose speed drifts.
 """
 
 from __future__ import annotations
@@ -10,12 +15,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import random
 import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -23,7 +30,9 @@ from parbench import registry
 from parbench.cpus import usable_cpus
 from parbench.errors import StrategyError, Unavailable, WorkerDied
 from parbench.results.schema import Cell, Record, Sample, Status
+from parbench.runner.neighbours import Neighbours
 from parbench.strategies.base import Context, PhaseClock, Strategy
+from parbench.workloads.base import Workload
 
 
 class TreeCpu:
@@ -35,13 +44,14 @@ class TreeCpu:
     processes alive at the start of a run are the ones listed at the end of the previous one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, follow_children: bool = True) -> None:
         self.me = psutil.Process()
         self.kids: list[psutil.Process] = []
+        self.follow = follow_children  # False for the in-process reference: it starts nothing
 
     def refresh(self) -> None:
         # psutil lists descendants by reading every process's /proc/<pid>/stat: skip it when there is none.
-        self.kids = self.me.children(recursive=True) if _may_have_children() else []
+        self.kids = self.me.children(recursive=True) if self.follow and _may_have_children() else []
 
     def descendants(self) -> int:
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -69,37 +79,97 @@ def _may_have_children() -> bool:
 
 
 def _live_cpu_ns(proc: psutil.Process) -> int:
-    """A live process's own CPU time from /proc/<pid>/schedstat (ns; /proc/stat ticks are 10 ms), plus its
-    reaped children's."""
+    """A live process's own CPU time, every thread's /proc/<pid>/task/<tid>/schedstat summed (ns; psutil's
+    figures come in 10 ms ticks, and the process's own schedstat holds its main thread only: a worker with
+    threads, like a dask worker, would look idle), plus its reaped children's."""
     try:
         times = proc.cpu_times()
         own = int((times.user + times.system) * 1e9)
-        schedstat = Path(f"/proc/{proc.pid}/schedstat")
-        if schedstat.exists():
-            own = int(schedstat.read_text().split()[0])
+        tasks = Path(f"/proc/{proc.pid}/task")
+        if tasks.exists():
+            own = sum(_schedstat_ns(tasks / tid / "schedstat") for tid in os.listdir(tasks))
         return own + int((times.children_user + times.children_system) * 1e9)
     except (psutil.Error, OSError, ValueError, IndexError):
         return 0  # it ended between listing and reading: its time moves to its parent's children
+
+
+def _schedstat_ns(path: Path) -> int:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0  # a thread that ended between listing and reading
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _one(strategy: Strategy, cpu: TreeCpu, index: int, expected: int, warmup: bool) -> Sample:
+@dataclass(frozen=True)
+class _Bench:
+    """What timing one side of a pair needs: its process tree's CPU clock and its CPUs' neighbours."""
+
+    cpu: TreeCpu
+    neighbours: Neighbours
+    expected: int
+    # The cell's CPU time is every thread's of the probe (strategies start threads); the in-process
+    # reference's is its own thread's, or a pool's idle helper threads would count as its work.
+    own_cpu: Callable[[], int] = time.process_time_ns
+
+
+def _one(strategy: Strategy, bench: _Bench, index: int, warmup: bool, first: bool | None = None) -> Sample:
     gc.collect()
-    clock = PhaseClock()
+    clock, cpu = PhaseClock(), bench.cpu
+    # The neighbours' snapshots bracket the CPU-time readings, never the other way round: their own cost
+    # (reading /proc) must not count as the cell's CPU time.
+    seen0 = bench.neighbours.snapshot()
     kids0 = cpu.descendants()
-    own0 = time.process_time_ns()
+    own0 = bench.own_cpu()
     t0 = time.perf_counter_ns()
     result = strategy.run(clock)
     phases = clock.stop()  # before t1, so the phases always fit inside the wall time
     t1 = time.perf_counter_ns()
-    own1 = time.process_time_ns()
+    own1 = bench.own_cpu()
+    seen1 = bench.neighbours.snapshot()
     cpu.refresh()
-    kids1 = cpu.descendants()
-    return Sample(index, t1 - t0, own1 - own0 + kids1 - kids0, phases, int(result), int(result) == expected, warmup,
-                  max(_own_peak_rss(), cpu.peak_rss_children()))
+    used = own1 - own0 + cpu.descendants() - kids0
+    return Sample(index, t1 - t0, used, phases, int(result), int(result) == bench.expected, warmup,
+                  max(_own_peak_rss(), cpu.peak_rss_children()), bench.neighbours.foreign_ns(seen0, seen1, used),
+                  first)
+
+
+class Reference:
+    """`sequential` at the cell's workload point, run in this process between the cell's repeats, pinned in
+    turn to each of the cell's CPUs (the vCPUs of one VM can differ by a third: a reference always on the
+    fastest, or the slowest, would bias every ratio)."""
+
+    def __init__(self, workload: Workload, data: Any, cpus: tuple[int, ...], expected: int) -> None:
+        self.strategy = registry.get_strategy("sequential")(Context(workload, data, 1))
+        self.cpus = cpus or (0,)
+        self.expected = expected
+        self.cpu = TreeCpu(follow_children=False)
+
+    def sample(self, index: int, turn: int, warmup: bool, first: bool) -> Sample:
+        cpu = self.cpus[turn % len(self.cpus)]
+        held = _affinity()
+        _set_affinity({cpu})
+        try:
+            bench = _Bench(self.cpu, Neighbours([cpu], run_queue=True), self.expected, time.thread_time_ns)
+            return _one(self.strategy, bench, index, warmup, first)
+        finally:
+            if held:
+                _set_affinity(held)
+
+
+def _affinity() -> set[int] | None:
+    try:
+        return os.sched_getaffinity(0)  # this thread's: workers and threads started earlier keep theirs
+    except (AttributeError, OSError):
+        return None
+
+
+def _set_affinity(cpus: set[int]) -> None:
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, cpus)
 
 
 def _own_peak_rss() -> int:
@@ -111,21 +181,46 @@ class _Lifecycle:
     """What setup, the repeats and teardown of one strategy instance produced."""
 
     samples: list[Sample] = field(default_factory=list)
+    reference: list[Sample] = field(default_factory=list)
     setup_ns: int | None = None
     teardown_ns: int | None = None
     peak_children: int | None = None
     failure: Status | None = None
     error: str | None = None
 
+
     def status(self) -> Status:
-        if any(not s.ok for s in self.samples):
+        if any(not s.ok for s in (*self.samples, *self.reference)):
             return "WRONG"  # a wrong answer outranks a later failure: it is the finding
         return self.failure or ("ERROR" if self.error else "OK")
 
+    def contaminated(self, cpus: int) -> int:
+        """Timed pairs (or lone repeats) in which either side was disturbed by other tenants."""
+        refs = {s.index: s for s in self.reference if not s.warmup}
+        return sum(1 for s in self.samples
+                   if not s.warmup and (s.disturbed(cpus) or (s.index in refs and refs[s.index].disturbed(1))))
 
-def _live(strategy: Strategy, expected: int, warmup: int, repeat: int,
-          on_sample: Callable[[Sample], None] | None) -> _Lifecycle:
-    cpu, life = TreeCpu(), _Lifecycle()
+
+def _pairs(strategy: Strategy, bench: _Bench, reference: Reference | None, life: _Lifecycle, warmup: int,
+           repeat: int, on_sample: Callable[[Sample], None] | None, seed: str) -> None:
+    """The repeats, each paired with a reference run in a random order (a seeded coin per pair)."""
+    coin = random.Random(seed)
+    for i in range(warmup + repeat):
+        index, warm = i - warmup, i < warmup
+        ref_first = coin.random() < 0.5 if reference else None
+        if reference and ref_first:
+            life.reference.append(reference.sample(index, i, warm, first=True))
+        sample = _one(strategy, bench, index, warm, None if reference is None else not ref_first)
+        life.samples.append(sample)
+        if reference and not ref_first:
+            life.reference.append(reference.sample(index, i, warm, first=False))
+        if on_sample is not None:
+            on_sample(sample)
+
+
+def _live(strategy: Strategy, bench: _Bench, reference: Reference | None, warmup: int, repeat: int,
+          on_sample: Callable[[Sample], None] | None, seed: str) -> _Lifecycle:
+    cpu, life = bench.cpu, _Lifecycle()
     try:
         t0 = time.perf_counter_ns()
         strategy.setup()
@@ -135,11 +230,7 @@ def _live(strategy: Strategy, expected: int, warmup: int, repeat: int,
         # repeat short (it then walks only what the runs allocate), instead of the whole heap every time.
         gc.collect()
         gc.freeze()
-        for i in range(warmup + repeat):
-            sample = _one(strategy, cpu, i - warmup, expected, warmup=i < warmup)
-            life.samples.append(sample)
-            if on_sample is not None:
-                on_sample(sample)
+        _pairs(strategy, bench, reference, life, warmup, repeat, on_sample, seed)
     except Unavailable as exc:
         life.failure, life.error = "UNAVAILABLE", str(exc)
     except WorkerDied as exc:
@@ -160,8 +251,9 @@ def _live(strategy: Strategy, expected: int, warmup: int, repeat: int,
 
 
 def measure(cell: Cell, repeat: int, warmup: int = 0,
-            on_sample: Callable[[Sample], None] | None = None) -> Record:
-    """Measure `cell`: `warmup` checked-but-untimed repeats, then `repeat` timed ones."""
+            on_sample: Callable[[Sample], None] | None = None, paired: bool = True) -> Record:
+    """Measure `cell`: `warmup` checked-but-untimed repeats, then `repeat` timed ones, each paired with a
+    sequential reference run unless `paired` is False or the cell is sequential itself."""
     started = now_iso()
     workload = registry.get_workload(cell.workload).from_params(cell.params)
     strategy_cls = registry.get_strategy(cell.strategy)
@@ -169,9 +261,20 @@ def measure(cell: Cell, repeat: int, warmup: int = 0,
     reason = strategy_cls.available(cell.start_method)
     if reason:
         return Record(cell, "UNAVAILABLE", expected, error=reason, started=started, family=strategy_cls.family)
-    strategy = strategy_cls(Context(workload, workload.make_input(), cell.workers, cell.start_method,
-                                    cell.options))
-    life = _live(strategy, expected, warmup, repeat, on_sample)
+    data, cpus = workload.make_input(), tuple(usable_cpus())
+    strategy = strategy_cls(Context(workload, data, cell.workers, cell.start_method, cell.options))
+    # sequential is its own reference; every other strategy is paired with it (module docstring).
+    reference = Reference(workload, data, cpus, expected) if paired and cell.strategy != "sequential" else None
+    life = _live(strategy, _Bench(TreeCpu(), Neighbours(cpus), expected), reference, warmup, repeat, on_sample,
+                 cell.key())
     return Record(cell, life.status(), expected, tuple(life.samples), warmup, life.setup_ns, life.teardown_ns,
-                  tuple(usable_cpus()), _own_peak_rss(), life.peak_children, life.error, strategy.extra(), started,
-                  strategy_cls.family)
+                  cpus, _own_peak_rss(), life.peak_children, life.error, strategy.extra(), started,
+                  strategy_cls.family, reference=tuple(life.reference), cpu_bound=workload_cpu_bound(workload),
+                  superlinear=bool(getattr(workload, "superlinear", False)), contaminated=life.contaminated(len(cpus)))
+
+
+def workload_cpu_bound(workload: Workload) -> bool | None:
+    """The workload's word on whether its kernel keeps a CPU busy (a plugin may not say: None)."""
+    says = getattr(workload, "cpu_bound", None)
+    answer = says() if callable(says) else None
+    return None if answer is None else bool(answer)

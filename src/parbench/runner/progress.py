@@ -76,16 +76,16 @@ class SweepProgress:
         room = max(12, self.console.width - FIXED_COLUMNS)
         return label if len(label) <= room else label[: room - 1] + "…"
 
-    def cell_postponed(self, planned: PlannedCell, slowdown: float) -> None:
-        """The visit ran while the machine was slow: it is measured again at the end of the queue."""
+    def cell_postponed(self, planned: PlannedCell, why: str) -> None:
+        """The visit ran while the machine was slow or shared (`why`): measured again at the end of the queue."""
         self.postponed += 1
         self.total += 1
         estimate = self.estimates.get(planned.cell.key(), 0.0)
         self.progress.update(self.task, total=(self.progress.tasks[0].total or 0.0) + estimate, advance=estimate)
         if self.live:  # the counter grows by one; the sweep's summary says how many visits were measured again
             return
-        self.console.print(f"[dim]the machine ran {slowdown:.2f}x slower than its best during "
-                           f"{escape(planned.label())}: measuring it again later[/]", highlight=False, soft_wrap=True)
+        self.console.print(f"[dim]{escape(why)} during {escape(planned.label())}: measuring it again later[/]",
+                           highlight=False, soft_wrap=True)
 
     def cell_finished(self, planned: PlannedCell, record: Record) -> None:
         self.done += 1

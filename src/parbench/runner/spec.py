@@ -16,6 +16,7 @@ every selected workload that takes the parameter, or to one workload with `--siz
     rounds = 2                                  # visits per cell, spread over the run (one probe each)
     timeout = 300                               # seconds per cell
     isolation = "fork"                          # fork: probes forked from a server; exec: a new interpreter each
+    quiet-wait = 10                             # seconds to wait, before each visit, for its CPUs to go idle
     seed = 42                                   # shuffles the cell order; random when absent
     [params.array-sum]
     size = [1e5, 1e6]
@@ -77,6 +78,8 @@ class SweepSpec:
     # Visits per cell, each in its own probe, the rounds shuffled apart: a burst of load on the machine then
     # lands on one visit's repeats, not on all of a cell's, and the cell's median shrugs it off.
     rounds: int = 1
+    # Before each visit, wait up to this many seconds until its CPUs are idle (runner.neighbours); 0: never.
+    quiet_wait: float = 0.0
 
     def points(self, workload: str) -> list[dict[str, Any]]:
         """Every parameter combination of `workload`, in grid order."""
@@ -89,7 +92,8 @@ class SweepSpec:
                 "strategies": list(self.strategies), "workers": list(self.workers),
                 "start_methods": list(self.start_methods), "options": {s: dict(o) for s, o in self.options.items()},
                 "repeat": self.repeat, "warmup": self.warmup, "timeout": self.timeout, "seed": self.seed,
-                "lenient": self.lenient, "isolation": self.isolation, "rounds": self.rounds}
+                "lenient": self.lenient, "isolation": self.isolation, "rounds": self.rounds,
+                "quiet_wait": self.quiet_wait}
 
 
 # --- reading one value -------------------------------------------------------------------------------------
@@ -151,6 +155,13 @@ def _timeout(value: object, where: str) -> float:
     seconds = parse_float(value, where)
     if not 0 < seconds <= MAX_TIMEOUT_S:
         raise UserError(f"{where}: must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds, got {seconds:g}")
+    return seconds
+
+
+def _quiet_wait(value: object, where: str) -> float:
+    seconds = parse_float(value, where)
+    if not 0 <= seconds <= MAX_TIMEOUT_S:
+        raise UserError(f"{where}: must be between 0 and {MAX_TIMEOUT_S:g} seconds, got {seconds:g}")
     return seconds
 
 
@@ -225,6 +236,7 @@ KEYS: dict[str, Callable[[object, str], Any]] = {
     "rounds": _bounded_int(1, MAX_ROUNDS),
     "timeout": _timeout,
     "isolation": _isolation,
+    "quiet-wait": _quiet_wait,
     "seed": _bounded_int(0, 2**63 - 1),
     "params": _params,
     "options": _options,
@@ -310,6 +322,7 @@ def resolve_spec(layer: Layer, flags: Sequence[ParamFlag] = (), lenient: bool = 
         lenient=lenient,
         isolation=layer.get("isolation", "fork"),
         rounds=layer.get("rounds", 1),
+        quiet_wait=layer.get("quiet-wait", 0.0),
     )
 
 
@@ -335,4 +348,4 @@ def spec_from_dict(raw: Mapping[str, Any]) -> SweepSpec:
     return SweepSpec(raw["preset"], {w: {k: tuple(v) for k, v in g.items()} for w, g in raw["workloads"].items()},
                      tuple(raw["strategies"]), tuple(raw["workers"]), tuple(raw["start_methods"]),
                      raw["options"], raw["repeat"], raw["warmup"], raw["timeout"], raw["seed"], raw["lenient"],
-                     raw.get("isolation", "fork"), raw.get("rounds", 1))
+                     raw.get("isolation", "fork"), raw.get("rounds", 1), raw.get("quiet_wait", 0.0))

@@ -35,6 +35,7 @@ from parbench.runner.affinity import forget_load, least_busy
 from parbench.runner.canary import slowdown
 from parbench.runner.launch import Launcher, LaunchError, launcher
 from parbench.runner.measure import now_iso
+from parbench.runner.neighbours import CONTAMINATED_VISIT, wait_for_quiet
 from parbench.runner.plan import PlannedCell
 from parbench.runner.probe import ProbeRequest
 from parbench.segments import remove_segments
@@ -58,6 +59,7 @@ class Limits:
     warmup: int
     timeout: float
     isolation: str = "fork"
+    quiet_wait: float = 0.0  # seconds to wait for idle CPUs before each visit (runner.neighbours)
 
 
 class Observer(Protocol):
@@ -65,7 +67,7 @@ class Observer(Protocol):
 
     def cell_started(self, planned: PlannedCell) -> None: ...
     def cell_finished(self, planned: PlannedCell, record: Record) -> None: ...
-    def cell_postponed(self, planned: PlannedCell, slowdown: float) -> None: ...
+    def cell_postponed(self, planned: PlannedCell, why: str) -> None: ...
 
 
 # A visit whose canary ran more than SLOW_MACHINE slower than the best seen on as many CPUs was measured
@@ -97,15 +99,27 @@ class Pace:
         self.recent.append(slow > SLOW_MACHINE)
         return slow
 
-    def postpone(self, planned: PlannedCell, record: Record, slow: float) -> bool:
-        """Whether to measure this visit again later rather than keep `record`."""
+    def postpone(self, planned: PlannedCell, record: Record, slow: float) -> str | None:
+        """Why to measure this visit again later rather than keep `record` (None: keep it)."""
         key = planned.visit_key()
-        if record.status != "OK" or slow <= SLOW_MACHINE or self.postponed[key] >= MAX_REMEASURES:
-            return False
+        why = _disturbed(record, slow)
+        if record.status != "OK" or why is None or self.postponed[key] >= MAX_REMEASURES:
+            return None
         if sum(self.postponed.values()) >= self.budget or sum(self.recent) > RECENT // 2:
-            return False
+            return None
         self.postponed[key] += 1
-        return True
+        return why
+
+
+def _disturbed(record: Record, slow: float) -> str | None:
+    """Why a visit's timings speak of the machine more than of the code: its CPUs ran slow (canary), or other
+    tenants took CPU time on them during too many of its repeats (runner.neighbours)."""
+    if slow > SLOW_MACHINE:
+        return f"the machine ran {slow:.2f}x slower than its best"
+    timed = len(record.timed)
+    if timed and (record.contaminated or 0) > CONTAMINATED_VISIT * timed:
+        return f"other tenants used its CPUs during {record.contaminated} of {timed} repeats"
+    return None
 
 
 def _tail(path: Path) -> str:
@@ -267,7 +281,9 @@ def measure_isolated(planned: PlannedCell, limits: Limits, launcher: Launcher, w
     out, err = workdir / "probe.out", workdir / "probe.err"
     for path in (out, err):
         path.unlink(missing_ok=True)
-    request = ProbeRequest(planned.cell, limits.repeat, limits.warmup, tuple(least_busy(planned.cell.workers)))
+    cpus = tuple(least_busy(planned.cell.workers))
+    waited = wait_for_quiet(cpus, limits.quiet_wait) if limits.quiet_wait > 0 else None
+    request = ProbeRequest(planned.cell, limits.repeat, limits.warmup, cpus)
     probe: Probe | None = None
     try:
         with held():  # a Ctrl-C during the launch waits until the probe's pid is known, so it can be stopped
@@ -286,7 +302,7 @@ def measure_isolated(planned: PlannedCell, limits: Limits, launcher: Launcher, w
             probe.stop()
         probe.cleanup()
     forget_load()
-    return _verdict(planned, probe, not exited, started, limits.timeout)
+    return replace(_verdict(planned, probe, not exited, started, limits.timeout), quiet_wait_s=waited)
 
 
 @contextlib.contextmanager
@@ -317,9 +333,10 @@ def run_sweep(cells: Sequence[PlannedCell], store: RunStore, limits: Limits, obs
             else:
                 record = measure_isolated(planned, limits, started, scratch)
             slow = pace.slowdown(record)
-            if pace.postpone(planned, record, slow):
+            why = pace.postpone(planned, record, slow)
+            if why:
                 queue.append(planned)
-                observer.cell_postponed(planned, slow)
+                observer.cell_postponed(planned, why)
                 continue
             record = replace(record, visit=planned.visit, slowdown=round(slow, 3) if record.canary_ns else None)
             store.append(record)

@@ -51,6 +51,9 @@ class ArraySum(BaseWorkload):
     def tasks(self, workers: int) -> list[Task]:
         return split_range(self.size, workers)
 
+    def cpu_bound(self) -> bool:
+        return True  # both kernels keep their CPU busy (numpy stalls on memory, but stalls count as CPU time)
+
     def kernel(self, chunk: np.ndarray | None, task: Task) -> int:
         if chunk is None:
             raise UserError("array-sum needs its input array")

@@ -64,10 +64,18 @@ class BaseWorkload:
     name: ClassVar[str]
     summary: ClassVar[str]
     parameters: ClassVar[tuple[Param, ...]]
+    # A speedup above the worker count is physically possible (e.g. the slices fit in cache when split):
+    # the physical checks (parbench.analysis.physics) then do not flag it.
+    superlinear: ClassVar[bool] = False
 
     @classmethod
     def from_params(cls, raw: Mapping[str, object]) -> Self:
         return cls(**resolve(cls.parameters, raw, cls.name))
+
+    def cpu_bound(self) -> bool | None:
+        """Whether the kernel keeps a CPU busy the whole time (the work-conservation checks apply); None when
+        the workload cannot say."""
+        return None
 
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]

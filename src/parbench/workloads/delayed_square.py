@@ -36,6 +36,9 @@ class DelayedSquare(BaseWorkload):
         # One task per item, as the course maps delayed_square over the data: pools balance them.
         return [Task(x, x, x + 1) for x in range(self.size)]
 
+    def cpu_bound(self) -> bool:
+        return not self.delay  # sleeping is waiting, not computing
+
     def kernel(self, chunk: np.ndarray | None, task: Task) -> int:
         total = 0
         for x in range(task.lo, task.hi):

@@ -1,0 +1,97 @@
+"""Who else ran on our CPUs: the foreign CPU time during a timed window, and waiting for quiet CPUs.
+
+Two witnesses, because neither sees everything (DESIGN 5b, "watch the neighbours"):
+- /proc/stat: the granted CPUs' busy time (user, nice, system, irq, softirq and steal: stolen time is not
+  ours either) minus our own tree's CPU time. Exact over long windows, but the kernel counts in ticks
+  (USER_HZ, 10 ms), so one tick per CPU of slack is forgiven: a 2 ms repeat cannot be judged this way.
+- run-queue wait (/proc/self/task/<tid>/schedstat, 2nd field, ns): time our threads were ready to run but
+  another task held the CPU. Fine-grained, so it catches a neighbour during a millisecond repeat too; but it
+  cannot tell a foreign task from our own, so it is asked only where nothing of ours competes: the paired
+  sequential reference, one thread pinned to one CPU while the cell's workers sit idle.
+The larger of the two is the repeat's foreign time. Where /proc is missing both read 0: nothing is claimed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from parbench.results.schema import FOREIGN_SHARE
+
+# A visit with more than this share of contaminated timed repeats is measured again later (runner.sweep).
+CONTAMINATED_VISIT = 1 / 3
+# /proc/stat fields after the cpu name that count as busy: user nice system idle iowait irq softirq steal.
+_BUSY_FIELDS = (0, 1, 2, 5, 6, 7)
+_TICK_NS = 1_000_000_000 // (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Busy time of some CPUs and our threads' run-queue wait at one moment (ns)."""
+
+    busy_ns: int
+    wait_ns: int
+
+
+def cpu_busy_ns(cpus: Iterable[int]) -> dict[int, int]:
+    """Busy nanoseconds since boot per CPU in `cpus` (from /proc/stat; empty where it cannot be read)."""
+    wanted = {f"cpu{c}" for c in cpus}
+    found: dict[int, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *fields = line.split()
+            if name in wanted:
+                found[int(name[3:])] = sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields)) * _TICK_NS
+    return found
+
+
+def _run_delay(path: Path) -> int:
+    try:
+        return int(path.read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def wait_ns() -> int:
+    """Run-queue wait of the calling thread (ns since it started; 0 where schedstat is missing)."""
+    return _run_delay(Path(f"/proc/self/task/{threading.get_native_id()}/schedstat"))
+
+
+class Neighbours:
+    """Foreign CPU time on a set of CPUs between two snapshots (`run_queue`: also the calling thread's wait)."""
+
+    def __init__(self, cpus: Sequence[int], run_queue: bool = False) -> None:
+        self.cpus = tuple(cpus)
+        self.run_queue = run_queue
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(sum(cpu_busy_ns(self.cpus).values()), wait_ns() if self.run_queue else 0)
+
+    def foreign_ns(self, before: Snapshot, after: Snapshot, own_cpu_ns: int) -> int:
+        """Others' CPU time in the window: the larger witness (module docstring), never negative."""
+        slack = _TICK_NS * len(self.cpus)
+        from_stat = after.busy_ns - before.busy_ns - own_cpu_ns - slack
+        return max(0, from_stat, after.wait_ns - before.wait_ns)
+
+
+def foreign_load(cpus: Sequence[int], window_s: float) -> float:
+    """The share of `cpus`' time that was busy over the next `window_s` seconds (this process idle meanwhile)."""
+    before = sum(cpu_busy_ns(cpus).values())
+    time.sleep(window_s)
+    busy = sum(cpu_busy_ns(cpus).values()) - before
+    return busy / (window_s * 1e9 * max(1, len(cpus)))
+
+
+def wait_for_quiet(cpus: Sequence[int], limit_s: float, window_s: float = 0.2) -> float:
+    """Wait up to `limit_s` seconds until `cpus` are idle (busy share under FOREIGN_SHARE over a window);
+    return how long it waited. The driver calls it before a visit (--quiet-wait)."""
+    start = time.monotonic()
+    while time.monotonic() - start + window_s <= limit_s:
+        if foreign_load(cpus, window_s) < FOREIGN_SHARE:
+            break
+    return round(time.monotonic() - start, 3)

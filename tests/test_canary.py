@@ -46,7 +46,7 @@ def test_pace_postpones_a_slow_ok_visit_a_bounded_number_of_times() -> None:
     pace = Pace(best={1: 1000}, budget=10)
     planned = PlannedCell(CELL, "sequential")
     slow = _record([5], canary=2000)
-    decisions = [pace.postpone(planned, slow, pace.slowdown(slow)) for _ in range(MAX_REMEASURES + 1)]
+    decisions = [bool(pace.postpone(planned, slow, pace.slowdown(slow))) for _ in range(MAX_REMEASURES + 1)]
     assert decisions == [True] * MAX_REMEASURES + [False]
     assert not pace.postpone(PlannedCell(CELL, "sequential", visit=1), _record([5], canary=1100), 1.1)
     assert not pace.postpone(PlannedCell(CELL, "sequential", visit=2), _record([5], "WRONG", canary=2000), 2.0)
@@ -109,14 +109,14 @@ def test_a_failed_slow_visit_is_never_dropped() -> None:
 
 class _Observer:
     def __init__(self) -> None:
-        self.postponed: list[float] = []
+        self.postponed: list[str] = []
         self.finished: list[Record] = []
 
     def cell_started(self, planned: PlannedCell) -> None:
         return None
 
-    def cell_postponed(self, planned: PlannedCell, slow: float) -> None:
-        self.postponed.append(slow)
+    def cell_postponed(self, planned: PlannedCell, why: str) -> None:
+        self.postponed.append(why)
 
     def cell_finished(self, planned: PlannedCell, record: Record) -> None:
         self.finished.append(record)
@@ -135,6 +135,6 @@ def test_the_driver_measures_a_slow_visit_again_after_the_others(monkeypatch: py
     visits = [PlannedCell(CELL, "sequential", visit=0), PlannedCell(CELL, "sequential", visit=1)]
     observer = _Observer()
     run_sweep(visits, store, Limits(1, 0, 60), observer, reference_canary=1000)
-    assert observer.postponed == [2.5]
+    assert observer.postponed == ["the machine ran 2.50x slower than its best"]
     assert [(r.visit, r.slowdown) for r in store.records()] == [(1, 1.0), (0, 1.0)]
     assert all(r.canary_ns == 1000 for r in store.records())

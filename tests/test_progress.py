@@ -23,7 +23,7 @@ def _events(progress: SweepProgress) -> None:
     sample = Sample(0, 5_000_000, 5_000_000, {"compute": 5_000_000}, 45, True)
     with progress:
         progress.cell_started(planned)
-        progress.cell_postponed(planned, 2.1)
+        progress.cell_postponed(planned, "the machine ran 2.10x slower than its best")
         progress.cell_started(planned)
         progress.cell_finished(planned, Record(CELL, "OK", 45, (sample,), family="sequential"))
 

@@ -216,7 +216,7 @@ def test_a_run_where_every_cell_failed_still_reports(tmp_path: Path) -> None:
         record.update(status="CRASHED", samples=[], error="worker 0 was killed by SIGKILL")
     (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     html = render(run)
-    assert "No cell at the largest size finished OK" in sections(html).text["winners"]
+    assert "No trusted cell at size" in sections(html).text["winners"]
     assert sections(html).text["warnings"].count("CRASHED") == len(records)
     assert "| array-sum fill=arange kernel=python | none |" in render(run, fmt="md")
 

@@ -133,4 +133,4 @@ def test_the_sweep_tables_show_a_dash_where_sequential_failed() -> None:
     text = console.export_text()
     assert "nan" not in text.lower()
     assert re.search(r"pool-map\s+│\s+- \d+%", text), text
-    assert re.search(r"pool-map x2\s+│\s+50 ns\s+│\s+-\s+│\s+-", text), text
+    assert re.search(r"pool-map x2 \(no baseline\)\s+│\s+-\s+│\s+50 ns\s+│\s+-", text), text

@@ -14,7 +14,7 @@ import pytest
 import parbench
 from conftest import FIXTURE
 from parbench.errors import UserError
-from parbench.results.schema import Cell, Record, Sample
+from parbench.results.schema import SCHEMA_VERSION, Cell, Record, Sample
 from parbench.results.store import RECORDS, RunStore, check_results_dir, read_lines
 
 
@@ -78,7 +78,7 @@ def test_appended_records_are_whole_lines_that_read_back(tmp_path: Path) -> None
     text = (store.path / RECORDS).read_text()
     assert text.count("\n") == 2 and text.endswith("\n")
     assert store.records() == [first, second]
-    assert store.meta()["schema_version"] == 1
+    assert store.meta()["schema_version"] == SCHEMA_VERSION
 
 
 def test_a_torn_last_line_is_ignored_then_cut_before_appending(tmp_path: Path) -> None:

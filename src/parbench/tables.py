@@ -1,8 +1,9 @@
 """Terminal tables of a summarized run (parbench.analysis.stats.summarize): what the sweep prints at its end.
 
-Two tables: speedup against sequential (and CPU utilisation) of every strategy at the largest worker
-count, one column per workload point; and the best strategy for each point. Noisy cells (CV > 10%) are
-marked with `~`, failed ones show their status.
+First the trust line (parbench.analysis.trust), then two tables: speedup against sequential (and CPU
+utilisation) of every strategy at the largest worker count, one column per workload point; and the leader
+at each point (parbench.analysis.scaling.leader: clear, or "none clearly"). Noisy cells (CV > 10%) are
+marked with `~`, failed ones show their status, SUSPECT ones (physically impossible) say so and why below.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from parbench.analysis.scaling import at_top_workers, family_rank, point_of
+from parbench.analysis.physics import SUSPECT
+from parbench.analysis.scaling import at_top_workers, cell_label, family_rank, leader, point_of
+from parbench.analysis.trust import Trust
 from parbench.results.schema import Cell
 from parbench.units import fmt_count, fmt_duration
 
@@ -46,6 +49,8 @@ def _value(value: Any) -> str:
 
 
 def _entry(row: pd.Series) -> str:
+    if row["status"] == SUSPECT:
+        return "[yellow]SUSPECT[/]"
     if row["status"] != "OK":
         return f"[red]{row['status']}[/]" if row["status"] != "UNAVAILABLE" else "[yellow]n/a[/]"
     speedup, util = row["speedup"], row.get("utilisation")
@@ -83,22 +88,37 @@ def speedup_table(summary: pd.DataFrame) -> Table:
 
 
 def best_table(summary: pd.DataFrame) -> Table:
-    """For each point: the fastest OK cell, its median, speedup, and the sequential median."""
-    table = Table(title="Best strategy per workload point", title_justify="left")
-    for column in ("workload point", "best", "median", "speedup", "sequential"):
+    """For each point: the leader by paired speedup with its 95% CI, or "none clearly" with the two closest."""
+    table = Table(title="Best strategy per workload point (by paired speedup; clear when its 95% CI is above "
+                        "every other strategy's)", title_justify="left")
+    for column in ("workload point", "best", "speedup (95% CI)", "median", "sequential"):
         table.add_column(column, justify="left" if column in ("workload point", "best") else "right")
-    ok = summary[summary["status"] == "OK"]
-    labels = _points(summary)
-    for pid, label in labels.items():
-        rows = ok[ok["key"].map(point_of) == pid]
-        if rows.empty:
-            table.add_row(label.replace("\n", " "), "[red]no OK cell[/]", "", "", "")
+    points = summary["key"].map(point_of)
+    for pid, label in _points(summary).items():
+        found = leader(summary[points == pid])
+        name = label.replace("\n", " ")
+        if found.best is None:
+            table.add_row(name, "[red]no trusted cell[/]", "", "", "")
             continue
-        best = rows.loc[rows["median_ns"].idxmin()]
-        how = f" ({best['start_method']})" if isinstance(best["start_method"], str) else ""
-        table.add_row(label.replace("\n", " "), f"{best['strategy']} x{best['workers']}{how}",
-                      fmt_duration(best["median_ns"]), _speedup(best["speedup"]), fmt_duration(best["baseline_ns"]))
+        best = found.best
+        who = (f"{cell_label(best)} (no baseline)" if not pd.notna(best["speedup"])
+               else cell_label(best) if found.clear or found.runner_up is None
+               else f"none clearly: {cell_label(best)} ~ {cell_label(found.runner_up)}")
+        table.add_row(name, who, _ci(best), fmt_duration(best["median_ns"]), fmt_duration(best["baseline_ns"]))
     return table
+
+
+def _ci(row: pd.Series) -> str:
+    if not pd.notna(row["speedup"]):
+        return "-"
+    unpaired = "" if row.get("paired") or row["strategy"] == "sequential" else " unpaired"
+    return f"{row['speedup']:.2f}x ({row['speedup_low']:.2f}-{row['speedup_high']:.2f}){unpaired}"
+
+
+def suspect_cells(summary: pd.DataFrame) -> list[str]:
+    """One line per SUSPECT cell: its label and the rules it broke."""
+    rows = summary[summary["status"] == SUSPECT]
+    return [f"{Cell.from_dict(json.loads(r['key'])).label()}: {r['suspect']}" for _, r in rows.iterrows()]
 
 
 def noisy_cells(summary: pd.DataFrame) -> Iterable[str]:
@@ -107,13 +127,20 @@ def noisy_cells(summary: pd.DataFrame) -> Iterable[str]:
         yield f"{Cell.from_dict(json.loads(row['key'])).label()}: CV {row['cv']:.0%}"
 
 
-def render(console: Console, summary: pd.DataFrame) -> None:
-    """The closing summary of a sweep."""
+def render(console: Console, summary: pd.DataFrame, trust: Trust | None = None) -> None:
+    """The closing summary of a sweep: the trust line (and advice when most verdicts are doubtful) first."""
     if summary.empty or "median_ns" not in summary:
         console.print("[red]no cell produced a measurement[/]")
         return
+    if trust is not None:
+        console.print(("[bold yellow]" if trust.doubtful else "[bold]") + escape(trust.line()) + "[/]",
+                      highlight=False)
+        if trust.advice():
+            console.print(f"[yellow]{escape(str(trust.advice()))}[/]", highlight=False)
     console.print(speedup_table(summary))
     console.print(best_table(summary))
+    for line in suspect_cells(summary):
+        console.print(f"[yellow]SUSPECT[/] {escape(line)}", highlight=False, soft_wrap=True)
     noisy = list(noisy_cells(summary))
     if noisy:
         console.print(f"[yellow]{len(noisy)} of {len(summary)} cells are noisy (CV > 10%)[/]: "

@@ -248,6 +248,44 @@ def at_top_workers(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[(rows["workers"] == rows["workers"].max()) | (rows["strategy"] == "sequential")]
 
 
+@dataclass(frozen=True)
+class Leader:
+    """Who wins at one workload point, by paired speedup: `best` is the fastest trusted cell (OK, not SUSPECT),
+    `runner_up` the fastest cell of any other strategy; `clear` when best's 95% CI lies wholly above every
+    other strategy's (sequential's is exactly 1: it is the reference). Not clear: "none clearly"."""
+
+    best: pd.Series | None
+    runner_up: pd.Series | None
+    clear: bool
+
+    def name(self) -> str:
+        """'shared-memory x2', 'none clearly' or 'none' (no trusted cell at all)."""
+        if self.best is None:
+            return "none"
+        return cell_label(self.best) if self.clear else "none clearly"
+
+
+def cell_label(row: pd.Series) -> str:
+    label = row["label"] if "label" in row and isinstance(row["label"], str) else row["strategy"]
+    return f"{label} x{int(row['workers'])}"
+
+
+def leader(rows: pd.DataFrame) -> Leader:
+    """The Leader among `rows` (one point's cells, every worker count)."""
+    ok = ok_rows(rows)
+    if ok["speedup"].isna().all():  # no baseline to judge by: the fastest cell, unranked
+        return Leader(ok.loc[ok["median_ns"].idxmin()] if len(ok) else None, None, False)
+    ok = ok[ok["speedup"].notna()]
+    series = ok["series"] if "series" in ok else ok["key"].map(series_of)
+    ranked = ok.assign(_series=series).sort_values("speedup", ascending=False)
+    best = ranked.iloc[0]
+    others = ranked[ranked["_series"] != best["_series"]]
+    if others.empty:
+        return Leader(best, None, True)
+    runner_up = others.iloc[0]
+    return Leader(best, runner_up, bool(best["speedup_low"] > others["speedup_high"].max()))
+
+
 def best_map(rows: pd.DataFrame) -> pd.DataFrame:
     """The fastest OK cell at each (size, workers) of one variant: size, workers, label, median_ns, speedup.
     Sequential counts at one worker only, where it is measured."""

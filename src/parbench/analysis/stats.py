@@ -183,6 +183,9 @@ def _unpaired(out: pd.DataFrame, median: pd.Series) -> pd.DataFrame:
     out.loc[lone, "speedup"] = speedup(base, median)[lone]
     out.loc[lone, "speedup_low"] = speedup(low, out["ci_high_ns"].where(median.notna()))[lone]
     out.loc[lone, "speedup_high"] = speedup(high, out["ci_low_ns"].where(median.notna()))[lone]
+    # Sequential is the reference: its speedup is 1 by definition, not a measurement with an error.
+    itself = (out["strategy"] == "sequential") & (out["workers"] == 1) & median.notna()
+    out.loc[itself, ["speedup", "speedup_low", "speedup_high"]] = 1.0
     return out
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from parbench.analysis.scaling import SIZE, largest_point, ok_rows, size_text, throughput
+from parbench.analysis.scaling import SIZE, largest_point, leader, ok_rows, size_text, throughput
 from parbench.results.schema import FAILED
 from parbench.units import fmt_bytes, fmt_duration
 
@@ -24,7 +24,6 @@ MEMORY_BOUND = 0.4  # sequential throughput above 40% of the calibrated bandwidt
 PHASE_SHARE = 0.2  # a phase worth explaining holds at least this share of the overhead
 OVERHEAD_LINES = 3
 NO_SERIAL_PART = 1e-3  # a fitted f below this is zero within any measurement's precision
-SUPERLINEAR = 1.05  # efficiency above this needs a word of explanation
 EXTRA_CPU = 1.3  # a parallel cell burning 30% more CPU than sequential does extra work
 PARALLEL_READS = 1.3  # workers together reading 30% more than one core: bandwidth was not the wall
 
@@ -63,27 +62,30 @@ def cell_name(row: pd.Series) -> str:
 
 
 def winner(rows: pd.DataFrame) -> tuple[str, str]:
-    """(name, sentence) of the fastest OK cell at the largest size; sequential when nothing beats it."""
-    at = ok_rows(largest_point(rows))
-    if at.empty:
-        return "none", "No cell at the largest size finished OK: see the warnings."
-    best = at.loc[at["median_ns"].idxmin()]
-    where = f"at size {size_text(best[SIZE])}" if SIZE in best and pd.notna(best[SIZE]) else "here"
-    seq = at[at["strategy"] == "sequential"]
-    if not seq.empty and best["strategy"] != "sequential" and not best["ci_high_ns"] < seq["ci_low_ns"].iloc[0]:
-        return "sequential", (f"Winner {where}: none clearly. {cell_name(best)} is fastest ({best['speedup']:.2f}x) "
-                              "but its 95% CI overlaps sequential's: within the noise.")
-    if best["strategy"] == "sequential" or not best["speedup"] > 1:
-        rivals = at[at["strategy"] != "sequential"]
-        closest = "" if rivals.empty else (f"; the closest, {cell_name(rivals.loc[rivals['median_ns'].idxmin()])}, "
-                                           f"reaches {rivals['speedup'].max():.2f}x")
+    """(name, sentence) of the clear leader at the largest size (parbench.analysis.scaling.leader): the cell
+    whose paired-speedup CI lies above every other strategy's, or "none clearly" when CIs overlap."""
+    at = largest_point(rows)
+    found = leader(at)
+    where = f"at size {size_text(at[SIZE].iloc[0])}" if SIZE in at and pd.notna(at[SIZE].iloc[0]) else "here"
+    if found.best is None:
+        return "none", f"No trusted cell at {where.removeprefix('at ')}: see the warnings."
+    best, rival = found.best, found.runner_up
+    if not found.clear and rival is not None:
+        return "none clearly", (f"Winner {where}: none clearly. {cell_name(best)} ({_speedup_text(best)}) and "
+                                f"{cell_name(rival)} ({_speedup_text(rival)}) overlap: within the noise.")
+    if best["strategy"] == "sequential":
+        closest = "" if rival is None else f"; the closest, {cell_name(rival)}, reaches {_speedup_text(rival)}"
         return "sequential", (f"Winner {where}: sequential ({fmt_duration(best['median_ns'])}): nothing parallel "
                               f"beats it{closest}.")
-    superlinear = (" (above 100%: cache effects, or a sequential baseline slowed by noise: check its CV)"
-                   if best["efficiency"] > SUPERLINEAR else "")
-    return cell_name(best), (f"Winner {where}: {cell_name(best)}, {best['speedup']:.2f}x sequential "
-                             f"({fmt_duration(best['median_ns'])} vs {fmt_duration(best['baseline_ns'])}), "
-                             f"efficiency {best['efficiency']:.0%}{superlinear}.")
+    how = "paired with sequential in the same probe" if best.get("paired") else "unpaired: medians of two probes"
+    return cell_name(best), (f"Winner {where}: {cell_name(best)}, {_speedup_text(best)} sequential ({how}; "
+                             f"{fmt_duration(best['median_ns'])} vs {fmt_duration(best['baseline_ns'])}), "
+                             f"efficiency {best['efficiency']:.0%}.")
+
+
+def _speedup_text(row: pd.Series) -> str:
+    """'1.93x (95% CI 1.88-1.97)'."""
+    return f"{row['speedup']:.2f}x (95% CI {row['speedup_low']:.2f}-{row['speedup_high']:.2f})"
 
 
 def crossover_line(crossovers: pd.DataFrame) -> str | None:
@@ -250,10 +252,9 @@ def setup_line(at: pd.DataFrame) -> str | None:
 
 def amdahl_line(at: pd.DataFrame, fits: pd.DataFrame, name: str) -> str | None:
     """The winner's serial fraction from the Amdahl fit over every worker count measured."""
-    best = ok_rows(at)
-    if best.empty or fits.empty or name == "sequential":
+    row = leader(at).best
+    if row is None or fits.empty or name in ("sequential", "none", "none clearly"):
         return None
-    row = best.loc[best["median_ns"].idxmin()]
     fit = fits[(fits["point"] == row["point"]) & (fits["series"] == row["series"])]
     if fit.empty or not pd.notna(fit["amdahl_f"].iloc[0]):
         return None

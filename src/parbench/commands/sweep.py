@@ -212,7 +212,7 @@ def _execute(store: RunStore, cells: Sequence[PlannedCell], limits: Limits, esti
         return exc.exit_code
     _finish(store, time.monotonic() - t0, progress.postponed)
     if progress.postponed:
-        console.print(f"{progress.postponed} visit(s) ran while the machine was slow and were measured again",
+        console.print(f"{progress.postponed} visit(s) ran while the machine was slow or shared and were measured again",
                       highlight=False)
     return _conclude(store, console)
 
@@ -252,13 +252,16 @@ def _report(store: RunStore, console: Console, report: Report | None = None) -> 
     from parbench.tables import render
 
     if report is not None:
-        summary = report.summary
+        summary, trust = report.summary, report.trust
     else:
         from parbench.analysis.stats import summarize
+        from parbench.analysis.trust import assess
         from parbench.results.store import load
 
-        summary = summarize(load(store.path))
-    render(console, summary)
+        frame = load(store.path)
+        summary = summarize(frame)
+        trust = assess(summary, frame)
+    render(console, summary, trust)
     statuses = Counter(summary["status"]) if not summary.empty else Counter()
     console.print("cells: " + (", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "none"),
                   highlight=False)

@@ -92,8 +92,9 @@ def comparison_section(comparison: Comparison, every: bool = False,
 
 def header(report: Report) -> list[str]:
     counts = ", ".join(f"{n} {s}" for s, n in report.status_counts().items())
-    return [f"## parbench report: `{report.run.run_id}`", "",
-            f"{report.machine_line()}. {len(report.summary)} cells: {counts}.", ""]
+    advice = report.trust.advice()
+    return [f"## parbench report: `{report.run.run_id}`", "", *([f"**{advice}**", ""] if advice else []),
+            report.trust.line(), "", f"{report.machine_line()}. {len(report.summary)} cells: {counts}.", ""]
 
 
 def render(report: Report) -> str:

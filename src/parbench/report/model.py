@@ -18,7 +18,9 @@ from parbench.analysis import DEFAULT_ALPHA, DEFAULT_FACTOR
 from parbench.analysis.compare import Comparison, compare_runs
 from parbench.analysis.phases import phase_medians
 from parbench.analysis.scaling import annotate, crossovers, fits
+from parbench.analysis.physics import SUSPECT
 from parbench.analysis.stats import summarize
+from parbench.analysis.trust import Trust, assess
 from parbench.analysis.verdicts import Evidence, Verdict, verdicts
 from parbench.results.reader import OpenedRun
 from parbench.results.schema import FAILED, SLOW_MACHINE, Cell
@@ -65,6 +67,7 @@ class Report:
     bytes_touched: Mapping[str, int]  # point -> bytes
     workloads: tuple[Workload, ...]
     notices: tuple[Notice, ...]
+    trust: Trust
     comparison: Comparison | None = None
 
     @property
@@ -115,9 +118,11 @@ def failure_notices(summary: pd.DataFrame, frame: pd.DataFrame) -> list[Notice]:
     for _, row in summary[summary["status"] != "OK"].iterrows():
         label = Cell.from_dict(json.loads(row["key"])).label()
         error = row["error"] if isinstance(row["error"], str) and row["error"] else None
+        if row["status"] == SUSPECT:
+            error = f"left out of every verdict, table and fit: {row['suspect']}"
         detail = error or (_wrong_detail(frame, row["key"]) if row["status"] == "WRONG" else "no reason recorded")
         found.append(Notice(str(row["status"]), label, detail))
-    order = {s: i for i, s in enumerate((*FAILED, "UNAVAILABLE"))}
+    order = {s: i for i, s in enumerate((*FAILED, SUSPECT, "UNAVAILABLE"))}
     return sorted(found, key=lambda n: order.get(n.kind, 9))
 
 
@@ -180,6 +185,6 @@ def build(run: OpenedRun, baseline: OpenedRun | None = None, factor: float = DEF
     notices = failure_notices(summary, run.frame) + run_notices(run) + quality_notices(summary)
     comparison = compare_runs(baseline.frame, run.frame, factor, alpha) if baseline is not None else None
     return Report(run, summary, phases, fitted, crossed, touched, _workloads(summary, evidence), tuple(notices),
-                  comparison)
+                  assess(summary, run.frame), comparison)
 
 

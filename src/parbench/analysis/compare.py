@@ -15,13 +15,20 @@ cell moves, and with asv's rule alone an A/A comparison flags dozens of them. Wh
 cell is judged relative to it (its times divided by the drift, then the same rule). A change that slows one
 strategy shows up against the others; a change that slows every cell alike shows up as the drift itself,
 which is reported, not gated. `absolute=True` (`--absolute`) judges the raw times, asv's rule as is.
+
+Paired (the default, DESIGN 5b). A cell measured with a paired sequential reference (schema 2) is judged on
+its relative time, wall / the reference's wall of the same pair, instead of its raw time: a runner that is
+uniformly slower, or a neighbour on one CPU for a while, slows both sides of each pair alike and cancels out,
+while a strategy that really got slower still moves. Cells without a reference (sequential itself, runs of
+schema 1) are judged on raw times relative to the drift, as above. `paired=False` (`--raw`) judges every cell
+on raw times.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -57,6 +64,7 @@ class CellChange:
     reason: str = ""
     relative: float = math.nan  # ratio / the run-wide drift: what the verdict judges
     q_value: float = math.nan  # p_value adjusted for the number of cells compared (Benjamini-Hochberg)
+    paired: bool = False  # ratio, CI and p judge the time relative to the paired reference, not raw time
 
     def ratio_text(self) -> str:
         """'1.500 (1.478-1.521)': the ratio and its 95% CI; '-' for a cell without one (a status change)."""
@@ -126,6 +134,15 @@ def _times(df: pd.DataFrame) -> dict[str, np.ndarray]:
     # them would leave too few repeats for any p-value to survive the adjustment.
     timed = df[df["wall_ns"].notna()]
     return {str(k): g["wall_ns"].to_numpy(dtype=float) for k, g in timed.groupby("key", sort=False)}
+
+
+def _relative(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per paired cell: each timed repeat's wall time over its paired reference's (schema 2)."""
+    if "ref_wall_ns" not in df:
+        return {}
+    timed = df[df["wall_ns"].notna() & df["ref_wall_ns"].notna()]
+    return {str(k): (g["wall_ns"].to_numpy(dtype=float) / g["ref_wall_ns"].to_numpy(dtype=float))
+            for k, g in timed.groupby("key", sort=False)}
 
 
 def _statuses(df: pd.DataFrame) -> dict[str, str]:
@@ -205,21 +222,46 @@ def _notes(changes: list[CellChange], alpha: float) -> tuple[str, ...]:
 
 
 def compare_runs(base: pd.DataFrame, new: pd.DataFrame, factor: float = DEFAULT_FACTOR,
-                 alpha: float = DEFAULT_ALPHA, absolute: bool = False) -> Comparison:
-    """Compare two tidy runs (parbench.load) cell by cell, relative to the run-wide drift unless `absolute`."""
+                 alpha: float = DEFAULT_ALPHA, absolute: bool = False, paired: bool = True) -> Comparison:
+    """Compare two tidy runs (parbench.load) cell by cell: paired cells on their time relative to their
+    reference unless `paired` is False or `absolute`; the others relative to the run-wide drift unless
+    `absolute` (module docstring)."""
     base_status, new_status = _statuses(base), _statuses(new)
     base_times, new_times = _times(base), _times(new)
     common = [k for k in base_status if k in new_status]
     timed = [k for k in common if base_status[k] == new_status[k] == "OK" and k in base_times and k in new_times]
     drift = 1.0 if absolute else run_drift(base_times, new_times, timed)
-    p = {k: mann_whitney_p(base_times[k], new_times[k] / drift) for k in timed}
+    rel_base, rel_new = (_relative(base), _relative(new)) if paired and not absolute else ({}, {})
+    judged = {k: (rel_base[k], rel_new[k], 1.0) if k in rel_base and k in rel_new
+              else (base_times[k], new_times[k], drift) for k in timed}
+    p = {k: mann_whitney_p(b, n / d) for k, (b, n, d) in judged.items()}
     q = dict(zip(timed, adjusted([p[k] for k in timed]), strict=True))
-    changes = [compare_cell(k, base_times[k], new_times[k], factor, alpha, drift, q[k], p[k]) if k in timed
+    changes = [_judged(k, judged[k], (base_times[k], new_times[k]), factor, alpha, q[k], p[k]) if k in timed
                else _status_change(k, base_status[k], new_status[k]) for k in common]
-    notes = _drift_notes(drift, len(timed), absolute) + _notes(changes, alpha)
+    notes = _paired_notes(sum(k in rel_base and k in rel_new for k in timed), len(timed))
+    notes += _drift_notes(drift, len(timed), absolute) + _notes(changes, alpha)
     return Comparison(_run_id(base), _run_id(new), factor, alpha, tuple(changes),
                       tuple(_label(k) for k in base_status if k not in new_status),
                       tuple(_label(k) for k in new_status if k not in base_status), notes, drift)
+
+
+def _judged(key: str, judged: tuple[np.ndarray, np.ndarray, float], raw: tuple[np.ndarray, np.ndarray],
+            factor: float, alpha: float, q: float, p: float) -> CellChange:
+    """compare_cell on the judged figures (relative or raw), showing the raw medians either way."""
+    base, new, drift = judged
+    change = compare_cell(key, base, new, factor, alpha, drift, q, p)
+    if drift == 1.0 and base is not raw[0]:
+        change = replace(change, base_median_ns=float(np.median(raw[0])), new_median_ns=float(np.median(raw[1])),
+                         paired=True)
+    return change
+
+
+def _paired_notes(paired: int, timed: int) -> tuple[str, ...]:
+    if not paired:
+        return ()
+    return (f"{paired} of {timed} cells judged on their time relative to a sequential reference paired with each "
+            "repeat in the same probe (a slower machine slows both sides); the ratio and CI shown are of that "
+            "relative time (--raw judges raw times)",)
 
 
 def _drift_notes(drift: float, cells: int, absolute: bool) -> tuple[str, ...]:

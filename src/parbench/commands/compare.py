@@ -2,9 +2,10 @@
 
 A cell regressed when NEW is slower than --factor x BASE and a Mann-Whitney U test on the wall times gives
 q < --alpha (its p-value adjusted with Benjamini-Hochberg for the number of cells compared); a cell that
-was OK and no longer is regressed too. Both are judged relative to the run-wide
-drift (the median ratio over every common cell, printed) unless --absolute. Exit 1 when anything regressed, 0
-otherwise, 2 on bad input (not a run, no common cell, another schema version).
+was OK and no longer is regressed too. A cell measured with a paired sequential reference is judged on its
+time relative to that reference (a slower or shared machine slows both sides alike) unless --raw; the others
+relative to the run-wide drift (the median ratio over every common cell, printed) unless --absolute.
+Exit 1 when anything regressed, 0 otherwise, 2 on bad input (not a run, no common cell, another schema version).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"significance level of the Mann-Whitney U test (default: {DEFAULT_ALPHA})")
     parser.add_argument("--absolute", action="store_true",
                         help="judge raw times, not relative to the run-wide drift (asv's rule as is)")
+    parser.add_argument("--raw", action="store_true",
+                        help="judge paired cells on raw times too, not relative to their paired sequential reference")
     parser.add_argument("--format", choices=FORMATS, default="table", help="table (default), md or json")
     parser.add_argument("--all", action="store_true", help="list every common cell, not only the flagged ones")
 
@@ -131,7 +134,7 @@ def main(args: argparse.Namespace) -> int:
 
     _check(args)
     base, new = open_run(args.base), open_run(args.new)  # each refuses a schema version it cannot read
-    comparison = compare_runs(base.frame, new.frame, args.factor, args.alpha, args.absolute)
+    comparison = compare_runs(base.frame, new.frame, args.factor, args.alpha, args.absolute, paired=not args.raw)
     if not comparison.cells:
         raise UserError(f"{base.path} and {new.path} have no cell in common: nothing to compare")
     if args.format == "json":

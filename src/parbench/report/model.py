@@ -17,8 +17,8 @@ import pandas as pd
 from parbench.analysis import DEFAULT_ALPHA, DEFAULT_FACTOR
 from parbench.analysis.compare import Comparison, compare_runs
 from parbench.analysis.phases import phase_medians
-from parbench.analysis.scaling import annotate, crossovers, fits
 from parbench.analysis.physics import SUSPECT
+from parbench.analysis.scaling import annotate, crossovers, fits
 from parbench.analysis.stats import summarize
 from parbench.analysis.trust import Trust, assess
 from parbench.analysis.verdicts import Evidence, Verdict, verdicts

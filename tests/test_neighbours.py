@@ -63,7 +63,7 @@ def test_the_same_cell_without_the_hog_marks_fewer_repeats(hog_on_cpu0: int) -> 
 
 def test_foreign_time_is_never_negative_and_forgives_one_tick_per_cpu() -> None:
     """Our own CPU time is taken off the CPUs' busy time; a tick of rounding per CPU is not counted as foreign."""
-    from parbench.runner.neighbours import Snapshot, _TICK_NS
+    from parbench.runner.neighbours import _TICK_NS, Snapshot
 
     neighbours = Neighbours([0, 1])
     assert neighbours.foreign_ns(Snapshot(0, 0), Snapshot(2 * _TICK_NS, 0), own_cpu_ns=0) == 0

@@ -68,9 +68,7 @@ def winners(tables: list[pd.DataFrame]) -> pd.DataFrame:
     found: dict[str, dict[str, str]] = {}
     for i, table in enumerate(tables):
         for _, rows in table.groupby("point", sort=False):
-            best = leader(rows)
-            name = "none" if best.best is None else best.best["label"] if best.clear else "none clearly"
-            found.setdefault(_point_name(rows), {})[f"run {i + 1}"] = name
+            found.setdefault(_point_name(rows), {})[f"run {i + 1}"] = leader(rows).strategy()
     out = pd.DataFrame(found).T.sort_index()
     out["agree"] = out.nunique(axis=1) == 1
     return out

@@ -89,22 +89,25 @@ def speedup_table(summary: pd.DataFrame) -> Table:
 
 def best_table(summary: pd.DataFrame) -> Table:
     """For each point: the leader by paired speedup with its 95% CI, or "none clearly" with the two closest."""
-    table = Table(title="Best strategy per workload point (by paired speedup; clear when its 95% CI is above "
-                        "every other strategy's)", title_justify="left")
+    table = Table(title="Best strategy per workload point (paired speedup; a winner's 95% CI is above sequential's "
+                        "and every other strategy's, 5% ahead)", title_justify="left")
     for column in ("workload point", "best", "speedup (95% CI)", "median", "sequential"):
         table.add_column(column, justify="left" if column in ("workload point", "best") else "right")
     points = summary["key"].map(point_of)
     for pid, label in _points(summary).items():
         found = leader(summary[points == pid])
-        name = label.replace("\n", " ")
-        if found.best is None:
-            table.add_row(name, "[red]no trusted cell[/]", "", "", "")
+        name, best = label.replace("\n", " "), found.best
+        if best is None:
+            table.add_row(name, "sequential" if found.sequential else "[red]no trusted cell[/]", "", "", "")
             continue
-        best = found.best
+        rival = found.runner_up
         who = (f"{cell_label(best)} (no baseline)" if not pd.notna(best["speedup"])
-               else cell_label(best) if found.clear or found.runner_up is None
-               else f"none clearly: {cell_label(best)} ~ {cell_label(found.runner_up)}")
-        table.add_row(name, who, _ci(best), fmt_duration(best["median_ns"]), fmt_duration(best["baseline_ns"]))
+               else f"sequential (closest: {cell_label(rival)})" if found.sequential and rival is not None
+               else "sequential" if found.sequential
+               else cell_label(best) if found.clear or rival is None
+               else f"none clearly: {cell_label(best)} ~ {cell_label(rival)}")
+        shown = rival if found.sequential and rival is not None else best
+        table.add_row(name, who, _ci(shown), fmt_duration(shown["median_ns"]), fmt_duration(shown["baseline_ns"]))
     return table
 
 

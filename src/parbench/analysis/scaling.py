@@ -248,21 +248,37 @@ def at_top_workers(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[(rows["workers"] == rows["workers"].max()) | (rows["strategy"] == "sequential")]
 
 
+# A winner must be at least this much faster than its closest rival: a 2% lead inside overlapping noise is no
+# answer a user can act on, and calling it flips from run to run.
+WIN_MARGIN = 0.05
+
+
 @dataclass(frozen=True)
 class Leader:
-    """Who wins at one workload point, by paired speedup: `best` is the fastest trusted cell (OK, not SUSPECT),
-    `runner_up` the fastest cell of any other strategy; `clear` when best's 95% CI lies wholly above every
-    other strategy's (sequential's is exactly 1: it is the reference). Not clear: "none clearly"."""
+    """Who wins at one workload point, by speedup (paired where measured so). The burden of proof is on going
+    parallel: the fastest parallel cell `best` wins when its 95% CI lies above 1 and above every other
+    strategy's, and it is WIN_MARGIN faster than both sequential and `runner_up` (the fastest other strategy).
+    When nothing parallel clearly beats sequential, sequential wins (`best` is its cell, or None when it has
+    none); when a parallel cell beats it but ties with another strategy, `clear` is False: "none clearly"."""
 
     best: pd.Series | None
     runner_up: pd.Series | None
     clear: bool
+    sequential: bool = False  # nothing parallel clearly beats sequential
 
     def name(self) -> str:
-        """'shared-memory x2', 'none clearly' or 'none' (no trusted cell at all)."""
+        """'shared-memory x2', 'sequential', 'none clearly' or 'none' (no trusted cell at all)."""
+        if self.sequential:
+            return "sequential"
         if self.best is None:
             return "none"
         return cell_label(self.best) if self.clear else "none clearly"
+
+    def strategy(self) -> str:
+        """The winner's strategy label without its worker count (what runs are compared on)."""
+        if self.sequential or self.best is None or not self.clear:
+            return self.name()
+        return str(self.best["label"] if "label" in self.best else self.best["strategy"])
 
 
 def cell_label(row: pd.Series) -> str:
@@ -270,20 +286,30 @@ def cell_label(row: pd.Series) -> str:
     return f"{label} x{int(row['workers'])}"
 
 
+def _ahead(best: pd.Series, speedup: float, high: float) -> bool:
+    return bool(best["speedup_low"] > high and best["speedup"] >= speedup * (1 + WIN_MARGIN))
+
+
 def leader(rows: pd.DataFrame) -> Leader:
     """The Leader among `rows` (one point's cells, every worker count)."""
     ok = ok_rows(rows)
     if ok["speedup"].isna().all():  # no baseline to judge by: the fastest cell, unranked
         return Leader(ok.loc[ok["median_ns"].idxmin()] if len(ok) else None, None, False)
-    ok = ok[ok["speedup"].notna()]
-    series = ok["series"] if "series" in ok else ok["key"].map(series_of)
-    ranked = ok.assign(_series=series).sort_values("speedup", ascending=False)
+    seq = rows[(rows["strategy"] == "sequential") & rows["median_ns"].notna()]
+    seq_row = seq.iloc[0] if len(seq) else None
+    parallel = ok[(ok["strategy"] != "sequential") & ok["speedup"].notna()]
+    if parallel.empty:
+        return Leader(seq_row, None, True, sequential=True)
+    series = parallel["series"] if "series" in parallel else parallel["key"].map(series_of)
+    ranked = parallel.assign(_series=series).sort_values("speedup", ascending=False)
     best = ranked.iloc[0]
+    if not _ahead(best, 1.0, 1.0):
+        return Leader(seq_row, best, True, sequential=True)
     others = ranked[ranked["_series"] != best["_series"]]
     if others.empty:
         return Leader(best, None, True)
     runner_up = others.iloc[0]
-    return Leader(best, runner_up, bool(best["speedup_low"] > others["speedup_high"].max()))
+    return Leader(best, runner_up, _ahead(best, float(runner_up["speedup"]), float(others["speedup_high"].max())))
 
 
 def best_map(rows: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from parbench.analysis.scaling import SIZE, largest_point, leader, ok_rows, size_text, throughput
+from parbench.analysis.scaling import SIZE, WIN_MARGIN, largest_point, leader, ok_rows, size_text, throughput
 from parbench.results.schema import FAILED
 from parbench.units import fmt_bytes, fmt_duration
 
@@ -62,21 +62,23 @@ def cell_name(row: pd.Series) -> str:
 
 
 def winner(rows: pd.DataFrame) -> tuple[str, str]:
-    """(name, sentence) of the clear leader at the largest size (parbench.analysis.scaling.leader): the cell
-    whose paired-speedup CI lies above every other strategy's, or "none clearly" when CIs overlap."""
+    """(name, sentence) of the leader at the largest size (parbench.analysis.scaling.leader): the parallel cell
+    clearly ahead of sequential and of every other strategy, sequential when nothing parallel clearly beats it,
+    or "none clearly" when the fastest ties with another strategy."""
     at = largest_point(rows)
     found = leader(at)
     where = f"at size {size_text(at[SIZE].iloc[0])}" if SIZE in at and pd.notna(at[SIZE].iloc[0]) else "here"
-    if found.best is None:
-        return "none", f"No trusted cell at {where.removeprefix('at ')}: see the warnings."
     best, rival = found.best, found.runner_up
+    if found.sequential:
+        time = f" ({fmt_duration(best['median_ns'])})" if best is not None else ""
+        closest = "" if rival is None else f"; the closest, {cell_name(rival)}, reaches {_speedup_text(rival)}"
+        return "sequential", f"Winner {where}: sequential{time}: nothing parallel clearly beats it{closest}."
+    if best is None:
+        return "none", f"No trusted cell {where}: see the warnings."
     if not found.clear and rival is not None:
         return "none clearly", (f"Winner {where}: none clearly. {cell_name(best)} ({_speedup_text(best)}) and "
-                                f"{cell_name(rival)} ({_speedup_text(rival)}) overlap: within the noise.")
-    if best["strategy"] == "sequential":
-        closest = "" if rival is None else f"; the closest, {cell_name(rival)}, reaches {_speedup_text(rival)}"
-        return "sequential", (f"Winner {where}: sequential ({fmt_duration(best['median_ns'])}): nothing parallel "
-                              f"beats it{closest}.")
+                                f"{cell_name(rival)} ({_speedup_text(rival)}) are within the noise or "
+                                f"{WIN_MARGIN:.0%} of each other.")
     how = "paired with sequential in the same probe" if best.get("paired") else "unpaired: medians of two probes"
     return cell_name(best), (f"Winner {where}: {cell_name(best)}, {_speedup_text(best)} sequential ({how}; "
                              f"{fmt_duration(best['median_ns'])} vs {fmt_duration(best['baseline_ns'])}), "

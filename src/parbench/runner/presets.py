@@ -15,14 +15,16 @@ LOCAL = ["sequential", "threads", "thread-pool", "process-pipe", "process-queue"
 PEERS = ["joblib", "dask", "dispy"]
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # A smoke run of everything local, under a minute on two cores: small inputs, few repeats.
+    # A smoke run of everything local, under a minute on two cores: small inputs, few repeats. Every repeat is
+    # paired with a sequential reference in its probe (runner.measure), so two visits of five pairs each give a
+    # speedup its CI; more visits would mostly pay probe start-ups (see README: how a speedup is measured).
     "quick": {
         "workloads": ["array-sum", "delayed-square"],
         "strategies": LOCAL,
         "workers": [1, 2],
-        "repeat": 3,
+        "repeat": 5,
         "warmup": 1,
-        "rounds": 3,
+        "rounds": 2,
         "timeout": 60,
         "params": {"array-sum": {"size": [10_000, 100_000], "kernel": ["python"]},
                    "delayed-square": {"size": [4, 8], "delay": [0.002]}},

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 
+from parbench.analysis import DEFAULT_FACTOR
 from parbench.strategies.base import Family
 from parbench.units import fmt_count
 
@@ -248,9 +249,10 @@ def at_top_workers(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[(rows["workers"] == rows["workers"].max()) | (rows["strategy"] == "sequential")]
 
 
-# A winner must be at least this much faster than its closest rival: a 2% lead inside overlapping noise is no
-# answer a user can act on, and calling it flips from run to run.
-WIN_MARGIN = 0.05
+# A winner must be at least this much faster than its closest rival (sequential included): a lead smaller than
+# what the regression gate calls a change (its default factor, 1.10) is no answer a user can act on, and
+# calling it flips from run to run (two thread strategies sleeping in parallel differ by 2-5%).
+WIN_MARGIN = DEFAULT_FACTOR - 1
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from markdown_it import MarkdownIt
 
-from conftest import SWEEP_TIMEOUT, needs_a_sweep, run_cli
+import parbench
+from conftest import ROOT, SWEEP_TIMEOUT, needs_a_sweep, run_cli
 from parbench.analysis.compare import compare_runs, ratio_ci, smallest_p
 from parbench.cli import build_parser
 from parbench.commands import compare
@@ -294,3 +295,34 @@ def test_every_format_lists_the_same_cells_and_never_nan(capsys: pytest.CaptureF
     assert " a x1" in table and " c x1" in table and " b x1" not in table
     assert len(md_rows(True)) == 4
     assert "nan" not in compare.as_markdown(comparison, True)
+
+
+# A real quick run (schema 2: every parallel repeat paired with a sequential reference in its probe).
+QUICK = ROOT / "results" / "fixtures" / "quick"
+
+
+def _scaled_copy(run: Path, strategy: str, factor: float, target: Path) -> Path:
+    """A copy of `run` whose `strategy` cells' wall times are x`factor`, their paired references untouched."""
+    shutil.copytree(run, target)
+    lines = []
+    for line in (run / "records.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record["cell"]["strategy"] == strategy:
+            for sample in record["samples"]:
+                sample["wall_ns"] = int(sample["wall_ns"] * factor)
+        lines.append(json.dumps(record))
+    (target / "records.jsonl").write_text("\n".join(lines) + "\n")
+    return target
+
+
+def test_paired_compare_sees_a_1_3x_slowdown_of_one_strategy_on_a_real_quick_run(tmp_path: Path) -> None:
+    """The default (paired) gate on a real quick run against a copy with pool-map's wall times x1.3: at least 7
+    of pool-map's 8 cells regressed, no other cell flagged."""
+    scaled = _scaled_copy(QUICK, "pool-map", 1.3, tmp_path / "slower")
+    found = compare_runs(parbench.load(QUICK), parbench.load(scaled))
+    flagged = [c for c in found.cells if c.verdict != "unchanged"]
+    pool = [c for c in found.cells if json.loads(c.key)["strategy"] == "pool-map"]
+    assert len(pool) == 8
+    assert sum(c.verdict == "regressed" for c in pool) >= 7, [(c.label, c.ratio, c.q_value) for c in pool]
+    assert all(json.loads(c.key)["strategy"] == "pool-map" for c in flagged), [c.label for c in flagged]
+    assert all(c.paired for c in pool)

@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from parbench.analysis import DEFAULT_ALPHA, DEFAULT_FACTOR
-from parbench.analysis.stats import BOOTSTRAP_RESAMPLES
+from parbench.analysis.stats import BOOTSTRAP_RESAMPLES, MIN_CLEAN_PAIRS, disturbed
 from parbench.results.schema import Cell, worst
 
 Verdict = Literal["regressed", "improved", "unchanged", "not compared"]
@@ -101,7 +101,7 @@ class Comparison:
         judge (WRONG -> TIMEOUT; WRONG -> WRONG is no news). `every`: each common cell, the slowest first."""
         if every:
             return sorted(self.cells, key=lambda c: -c.ratio if not math.isnan(c.ratio) else math.inf)
-        changed = [c for c in self.with_verdict("not compared") if c.base_status != c.new_status]
+        changed = [c for c in self.with_verdict("not compared") if c.base_status != c.new_status or c.paired]
         return self.regressed + self.improved + changed
 
 
@@ -136,13 +136,24 @@ def _times(df: pd.DataFrame) -> dict[str, np.ndarray]:
     return {str(k): g["wall_ns"].to_numpy(dtype=float) for k, g in timed.groupby("key", sort=False)}
 
 
-def _relative(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per paired cell: each timed repeat's wall time over its paired reference's (schema 2)."""
+def _relative(df: pd.DataFrame) -> dict[str, np.ndarray | None]:
+    """Per paired cell: each undisturbed timed repeat's wall time over its paired reference's (schema 2); None
+    for a cell with fewer than MIN_CLEAN_PAIRS undisturbed pairs: other tenants, not the code, set its times."""
     if "ref_wall_ns" not in df:
         return {}
     timed = df[df["wall_ns"].notna() & df["ref_wall_ns"].notna()]
-    return {str(k): (g["wall_ns"].to_numpy(dtype=float) / g["ref_wall_ns"].to_numpy(dtype=float))
-            for k, g in timed.groupby("key", sort=False)}
+    found: dict[str, np.ndarray | None] = {}
+    for key, group in timed.groupby("key", sort=False):
+        clean = group[~disturbed(group)]
+        found[str(key)] = (clean["wall_ns"].to_numpy(dtype=float) / clean["ref_wall_ns"].to_numpy(dtype=float)
+                           if len(clean) >= MIN_CLEAN_PAIRS else None)
+    return found
+
+
+def _disturbed_change(key: str, runs: str) -> CellChange:
+    nan = math.nan
+    return CellChange(key, _label(key), "OK", "OK", nan, nan, nan, nan, nan, nan, 0, 0, "not compared",
+                      f"fewer than {MIN_CLEAN_PAIRS} pairs undisturbed by other tenants in {runs}", paired=True)
 
 
 def _statuses(df: pd.DataFrame) -> dict[str, str]:
@@ -232,13 +243,21 @@ def compare_runs(base: pd.DataFrame, new: pd.DataFrame, factor: float = DEFAULT_
     timed = [k for k in common if base_status[k] == new_status[k] == "OK" and k in base_times and k in new_times]
     drift = 1.0 if absolute else run_drift(base_times, new_times, timed)
     rel_base, rel_new = (_relative(base), _relative(new)) if paired and not absolute else ({}, {})
-    judged = {k: (rel_base[k], rel_new[k], 1.0) if k in rel_base and k in rel_new
-              else (base_times[k], new_times[k], drift) for k in timed}
+    both = [k for k in timed if k in rel_base and k in rel_new]
+    shaken = {k: " and ".join(n for n, rel in (("base", rel_base), ("new", rel_new)) if rel[k] is None)
+              for k in both if rel_base[k] is None or rel_new[k] is None}
+    timed = [k for k in timed if k not in shaken]
+    judged: dict[str, tuple[np.ndarray, np.ndarray, float]] = {k: (base_times[k], new_times[k], drift) for k in timed}
+    for k in both:
+        b, n = rel_base[k], rel_new[k]
+        if k in judged and b is not None and n is not None:
+            judged[k] = (b, n, 1.0)
     p = {k: mann_whitney_p(b, n / d) for k, (b, n, d) in judged.items()}
     q = dict(zip(timed, adjusted([p[k] for k in timed]), strict=True))
     changes = [_judged(k, judged[k], (base_times[k], new_times[k]), factor, alpha, q[k], p[k]) if k in timed
+               else _disturbed_change(k, shaken[k]) if k in shaken
                else _status_change(k, base_status[k], new_status[k]) for k in common]
-    notes = _paired_notes(sum(k in rel_base and k in rel_new for k in timed), len(timed))
+    notes = _paired_notes(sum(k in both for k in timed), len(timed), len(shaken))
     notes += _drift_notes(drift, len(timed), absolute) + _notes(changes, alpha)
     return Comparison(_run_id(base), _run_id(new), factor, alpha, tuple(changes),
                       tuple(_label(k) for k in base_status if k not in new_status),
@@ -256,12 +275,16 @@ def _judged(key: str, judged: tuple[np.ndarray, np.ndarray, float], raw: tuple[n
     return change
 
 
-def _paired_notes(paired: int, timed: int) -> tuple[str, ...]:
-    if not paired:
-        return ()
-    return (f"{paired} of {timed} cells judged on their time relative to a sequential reference paired with each "
-            "repeat in the same probe (a slower machine slows both sides); the ratio and CI shown are of that "
-            "relative time (--raw judges raw times)",)
+def _paired_notes(paired: int, timed: int, shaken: int) -> tuple[str, ...]:
+    notes = []
+    if paired:
+        notes.append(f"{paired} of {timed} cells judged on their time relative to a sequential reference paired "
+                     "with each repeat in the same probe (a slower machine slows both sides); the ratio and CI "
+                     "shown are of that relative time (--raw judges raw times)")
+    if shaken:
+        notes.append(f"{shaken} cell(s) not compared: other tenants used their CPUs during most repeats of one "
+                     "run (listed as 'not compared'; measure again on a quieter machine)")
+    return tuple(notes)
 
 
 def _drift_notes(drift: float, cells: int, absolute: bool) -> tuple[str, ...]:

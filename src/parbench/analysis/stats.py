@@ -88,7 +88,7 @@ def _per_visit(group: pd.DataFrame, column: str) -> float:
     return float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
 
 
-def _disturbed(timed: pd.DataFrame) -> np.ndarray:
+def disturbed(timed: pd.DataFrame) -> np.ndarray:
     """Per timed repeat: either side of its pair had foreign CPU time above FOREIGN_SHARE."""
     def share(foreign: str, wall: str, cpus: Any) -> np.ndarray:
         if foreign not in timed:
@@ -108,7 +108,7 @@ def paired(timed: pd.DataFrame) -> dict[str, Any]:
     """A cell's paired speedup from its timed repeats (module docstring); {} when it has no reference."""
     if "ref_wall_ns" not in timed or timed["ref_wall_ns"].isna().all():
         return {}
-    dirty = _disturbed(timed)
+    dirty = disturbed(timed)
     has_ref = timed["ref_wall_ns"].notna().to_numpy()
     clean = has_ref & ~dirty
     use = timed[clean] if clean.sum() >= MIN_CLEAN_PAIRS else timed[has_ref]
@@ -138,7 +138,7 @@ def _cell_row(group: pd.DataFrame, cell_columns: list[str]) -> dict[str, Any]:
         row["utilisation"] = float(np.median(cpu / (wall * int(first["workers"]))))
         row["noisy"] = bool(row["cv"] > NOISY_CV)
         row["timer_dominated"] = bool(row["median_ns"] < TIMER_FLOOR_NS)
-        row["contaminated_share"] = float(_disturbed(timed).mean())
+        row["contaminated_share"] = float(disturbed(timed).mean())
         if status == "OK":
             row.update(paired(timed))
     for flag in ("cpu_bound", "superlinear"):

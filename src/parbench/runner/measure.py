@@ -203,16 +203,17 @@ class _Lifecycle:
 
 def _pairs(strategy: Strategy, bench: _Bench, reference: Reference | None, life: _Lifecycle, warmup: int,
            repeat: int, on_sample: Callable[[Sample], None] | None, seed: str) -> None:
-    """The repeats, each paired with a reference run in a random order (a seeded coin per pair)."""
+    """The repeats, each paired with a reference run in a random order (a seeded coin per pair). Warmups are not
+    paired: the reference is the simplest code there is, and its first run already finds its input in memory."""
     coin = random.Random(seed)
     for i in range(warmup + repeat):
         index, warm = i - warmup, i < warmup
-        ref_first = coin.random() < 0.5 if reference else None
+        ref_first = coin.random() < 0.5 if reference and not warm else None
         if reference and ref_first:
             life.reference.append(reference.sample(index, i, warm, first=True))
-        sample = _one(strategy, bench, index, warm, None if reference is None else not ref_first)
+        sample = _one(strategy, bench, index, warm, None if ref_first is None else not ref_first)
         life.samples.append(sample)
-        if reference and not ref_first:
+        if reference and ref_first is False:
             life.reference.append(reference.sample(index, i, warm, first=False))
         if on_sample is not None:
             on_sample(sample)

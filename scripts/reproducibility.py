@@ -134,16 +134,19 @@ def main() -> int:
     parser.add_argument("runs", nargs="*", type=Path, help="run folders to compare (default: run quick sweeps)")
     parser.add_argument("--runs", dest="count", type=int, default=2, help="quick sweeps to run (default 2)")
     parser.add_argument("--load", action="store_true", help="a CPU hog on the last CPU during the last sweep")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the sweeps' runs in DIR (default: a scratch "
+                        "folder, removed at the end)")
     args = parser.parse_args()
     if len(args.runs) == 1 or args.count < 2:
         parser.error("give two or more run folders, or none (and --runs 2 or more)")
     with tempfile.TemporaryDirectory(prefix="parbench-repro-") as scratch:
+        where = args.keep or Path(scratch)
         runs: list[Path] = list(args.runs)
         elapsed: list[float | None] = [None] * len(runs)
         for i in range(0 if runs else args.count):
             hog = cpu_hog() if args.load and i == args.count - 1 else contextlib.nullcontext()
             with hog:
-                run, took = quick_sweep(Path(scratch), f"run{i + 1}")
+                run, took = quick_sweep(where, f"run{i + 1}")
             runs.append(run)
             elapsed.append(took)
         report(runs, elapsed)

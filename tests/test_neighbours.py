@@ -66,9 +66,13 @@ def test_foreign_time_is_never_negative_and_forgives_one_tick_per_cpu() -> None:
     from parbench.runner.neighbours import _TICK_NS, Snapshot
 
     neighbours = Neighbours([0, 1])
-    assert neighbours.foreign_ns(Snapshot(0, 0), Snapshot(2 * _TICK_NS, 0), own_cpu_ns=0) == 0
-    assert neighbours.foreign_ns(Snapshot(0, 0), Snapshot(5 * _TICK_NS, 0), own_cpu_ns=_TICK_NS) == 2 * _TICK_NS
-    assert neighbours.foreign_ns(Snapshot(0, 0), Snapshot(0, 7), own_cpu_ns=10**9) == 7
+    idle = Snapshot(((0, 0), (0, 0)), 0)
+    # One tick in each of the two fields that moved: rounding, not a neighbour.
+    assert neighbours.foreign_ns(idle, Snapshot(((1, 0), (0, 1)), 0), own_cpu_ns=0) == 0
+    # Five ticks on CPU 0's user field, one of them ours and one forgiven: three foreign.
+    assert neighbours.foreign_ns(idle, Snapshot(((5, 0), (0, 0)), 0), own_cpu_ns=_TICK_NS) == 3 * _TICK_NS
+    # The run-queue witness counts as it is, and our own CPU time never makes the figure negative.
+    assert neighbours.foreign_ns(idle, Snapshot(((0, 0), (0, 0)), 7), own_cpu_ns=10**9) == 7
 
 
 @pytest.mark.slow

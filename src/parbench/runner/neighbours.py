@@ -2,8 +2,9 @@
 
 Two witnesses, because neither sees everything (DESIGN 5b, "watch the neighbours"):
 - /proc/stat: the granted CPUs' busy time (user, nice, system, irq, softirq and steal: stolen time is not
-  ours either) minus our own tree's CPU time. Exact over long windows, but the kernel counts in ticks
-  (USER_HZ, 10 ms), so one tick per CPU of slack is forgiven: a 2 ms repeat cannot be judged this way.
+  ours either) minus our own tree's CPU time. Exact over long windows, but the kernel prints each field in
+  ticks (USER_HZ, 10 ms), truncated, so every field that moved may be off by one tick: that much is forgiven,
+  and a repeat of a few milliseconds cannot be judged this way.
 - run-queue wait (/proc/self/task/<tid>/schedstat, 2nd field, ns): time our threads were ready to run but
   another task held the CPU. Fine-grained, so it catches a neighbour during a millisecond repeat too; but it
   cannot tell a foreign task from our own, so it is asked only where nothing of ours competes: the paired
@@ -32,22 +33,36 @@ _TICK_NS = 1_000_000_000 // (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Busy time of some CPUs and our threads' run-queue wait at one moment (ns)."""
+    """The busy-time fields of some CPUs (ticks, one tuple per CPU) and our thread's run-queue wait (ns)."""
 
-    busy_ns: int
+    busy: tuple[tuple[int, ...], ...]
     wait_ns: int
 
+    @property
+    def busy_ns(self) -> int:
+        return sum(map(sum, self.busy)) * _TICK_NS
 
-def cpu_busy_ns(cpus: Iterable[int]) -> dict[int, int]:
-    """Busy nanoseconds since boot per CPU in `cpus` (from /proc/stat; empty where it cannot be read)."""
+    def moved(self, before: Snapshot) -> int:
+        """How many busy fields changed since `before`: each may carry a tick of truncation."""
+        return sum(a != b for now, then in zip(self.busy, before.busy, strict=False) for a, b in zip(now, then,
+                                                                                                 strict=False))
+
+
+def cpu_busy(cpus: Iterable[int]) -> dict[int, tuple[int, ...]]:
+    """The busy fields (ticks since boot) per CPU in `cpus`, from /proc/stat; empty where it cannot be read."""
     wanted = {f"cpu{c}" for c in cpus}
-    found: dict[int, int] = {}
+    found: dict[int, tuple[int, ...]] = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/stat").read_text().splitlines():
             name, *fields = line.split()
             if name in wanted:
-                found[int(name[3:])] = sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields)) * _TICK_NS
+                found[int(name[3:])] = tuple(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
     return found
+
+
+def cpu_busy_ns(cpus: Iterable[int]) -> dict[int, int]:
+    """Busy nanoseconds since boot per CPU in `cpus`."""
+    return {cpu: sum(fields) * _TICK_NS for cpu, fields in cpu_busy(cpus).items()}
 
 
 def _run_delay(path: Path) -> int:
@@ -70,12 +85,12 @@ class Neighbours:
         self.run_queue = run_queue
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(sum(cpu_busy_ns(self.cpus).values()), wait_ns() if self.run_queue else 0)
+        busy = cpu_busy(self.cpus)
+        return Snapshot(tuple(busy[c] for c in self.cpus if c in busy), wait_ns() if self.run_queue else 0)
 
     def foreign_ns(self, before: Snapshot, after: Snapshot, own_cpu_ns: int) -> int:
         """Others' CPU time in the window: the larger witness (module docstring), never negative."""
-        slack = _TICK_NS * len(self.cpus)
-        from_stat = after.busy_ns - before.busy_ns - own_cpu_ns - slack
+        from_stat = after.busy_ns - before.busy_ns - own_cpu_ns - _TICK_NS * after.moved(before)
         return max(0, from_stat, after.wait_ns - before.wait_ns)
 
 

@@ -19,9 +19,10 @@ which is reported, not gated. `absolute=True` (`--absolute`) judges the raw time
 Paired (the default, DESIGN 5b). A cell measured with a paired sequential reference (schema 2) is judged on
 its relative time, wall / the reference's wall of the same pair, instead of its raw time: a runner that is
 uniformly slower, or a neighbour on one CPU for a while, slows both sides of each pair alike and cancels out,
-while a strategy that really got slower still moves. Cells without a reference (sequential itself, runs of
-schema 1) are judged on raw times relative to the drift, as above. `paired=False` (`--raw`) judges every cell
-on raw times.
+while a strategy that really got slower still moves. Pairs disturbed by other tenants are left out, and a cell
+left with too few is not compared. Cells without a reference (sequential itself, runs of schema 1) are judged
+on their times paced by the canary of their visit (runner.canary: how fast the machine ran then), relative to
+the drift, as above. `paired=False` (`--raw`) judges every cell on raw times.
 """
 
 from __future__ import annotations
@@ -129,11 +130,21 @@ def smallest_p(n_base: int, n_new: int) -> float:
     return 2 / math.comb(n_base + n_new, n_base) if n_base and n_new else 1.0
 
 
-def _times(df: pd.DataFrame) -> dict[str, np.ndarray]:
+def _times(df: pd.DataFrame, paced: bool = False) -> dict[str, np.ndarray]:
+    """Per cell, every timed repeat's wall time; `paced`: for CPU-bound kernels, divided by its visit's canary (how
+    fast the CPUs ran then, runner.canary) and multiplied by the run's median canary, where recorded (a kernel
+    that sleeps does not run faster on a faster CPU)."""
     # Every visit, slow-machine ones included: they widen the overlap (a conservative test), whereas dropping
     # them would leave too few repeats for any p-value to survive the adjustment.
     timed = df[df["wall_ns"].notna()]
-    return {str(k): g["wall_ns"].to_numpy(dtype=float) for k, g in timed.groupby("key", sort=False)}
+    wall = timed["wall_ns"].to_numpy(dtype=float)
+    if paced and "canary_ns" in timed and "cpu_bound" in timed and len(timed):
+        canary = pd.to_numeric(timed["canary_ns"], errors="coerce").to_numpy(dtype=float)
+        cpu_bound = timed["cpu_bound"].fillna(False).astype(bool).to_numpy() & np.isfinite(canary)
+        if cpu_bound.any():
+            middle = float(np.median(canary[cpu_bound]))
+            wall = np.where(cpu_bound, wall / np.where(cpu_bound, canary, 1.0) * middle, wall)
+    return {str(k): wall[timed.index.get_indexer(g.index)] for k, g in timed.groupby("key", sort=False)}
 
 
 def _relative(df: pd.DataFrame) -> dict[str, np.ndarray | None]:
@@ -238,7 +249,8 @@ def compare_runs(base: pd.DataFrame, new: pd.DataFrame, factor: float = DEFAULT_
     reference unless `paired` is False or `absolute`; the others relative to the run-wide drift unless
     `absolute` (module docstring)."""
     base_status, new_status = _statuses(base), _statuses(new)
-    base_times, new_times = _times(base), _times(new)
+    paced = paired and not absolute
+    base_times, new_times = _times(base, paced), _times(new, paced)
     common = [k for k in base_status if k in new_status]
     timed = [k for k in common if base_status[k] == new_status[k] == "OK" and k in base_times and k in new_times]
     drift = 1.0 if absolute else run_drift(base_times, new_times, timed)

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from conftest import skip_unless_no_skip
+from parbench.cpus import usable_cpus
 from parbench.results.schema import Record
 from parbench.runner.cells import make_cell
 from parbench.runner.neighbours import Neighbours, wait_for_quiet
@@ -35,8 +37,8 @@ def hog_on_cpu0() -> Iterator[int]:
         hog.wait()
 
 
-def _probe() -> Record:
-    proc = subprocess.run([sys.executable, "-m", "parbench.runner.probe"], input=REQUEST.to_json(),
+def _probe(request: ProbeRequest = REQUEST) -> Record:
+    proc = subprocess.run([sys.executable, "-m", "parbench.runner.probe"], input=request.to_json(),
                           capture_output=True, text=True, timeout=60, check=True)
     return Record.from_dict(json.loads(proc.stdout))
 
@@ -49,6 +51,19 @@ def test_a_cpu_hog_on_the_granted_cpu_marks_the_repeats(hog_on_cpu0: int) -> Non
     assert record.status == "OK" and record.cpus == (0,)
     assert record.contaminated == REPEAT, [(s.foreign_ns, s.wall_ns) for s in record.timed]
     assert all(s.disturbed(1) for s in record.timed_reference)
+
+
+@pytest.mark.slow
+def test_a_cpu_hog_on_one_of_two_granted_cpus_marks_a_process_cells_repeats(hog_on_cpu0: int) -> None:
+    """A two-worker process cell on CPUs 0 and 1, the hog on CPU 0: its workers come and go within each repeat,
+    so the running-stranger witness is the one that sees the hog; every timed repeat is marked."""
+    if len(usable_cpus()) < 2:
+        skip_unless_no_skip("needs two usable CPUs")
+    request = ProbeRequest(make_cell("array-sum", {"size": 100_000}, "process-pipe", 2), repeat=REPEAT, warmup=0,
+                           cpus=(0, 1))
+    record = _probe(request)
+    assert record.status == "OK" and record.cpus == (0, 1)
+    assert all(s.disturbed(2) for s in record.timed), [(s.foreign_ns, s.wall_ns) for s in record.timed]
 
 
 @pytest.mark.slow

@@ -121,6 +121,7 @@ def _one(strategy: Strategy, bench: _Bench, index: int, warmup: bool, first: boo
     clock, cpu = PhaseClock(), bench.cpu
     # The neighbours' snapshots bracket the CPU-time readings, never the other way round: their own cost
     # (reading /proc) must not count as the cell's CPU time.
+    bench.neighbours.watch(child.pid for child in cpu.kids)
     seen0 = bench.neighbours.snapshot()
     kids0 = cpu.descendants()
     own0 = bench.own_cpu()
@@ -147,13 +148,14 @@ class Reference:
         self.cpus = cpus or (0,)
         self.expected = expected
         self.cpu = TreeCpu(follow_children=False)
+        self.neighbours = {cpu: Neighbours([cpu], run_queue=True) for cpu in self.cpus}
 
     def sample(self, index: int, turn: int, warmup: bool, first: bool) -> Sample:
         cpu = self.cpus[turn % len(self.cpus)]
         held = _affinity()
         _set_affinity({cpu})
         try:
-            bench = _Bench(self.cpu, Neighbours([cpu], run_queue=True), self.expected, time.thread_time_ns)
+            bench = _Bench(self.cpu, self.neighbours[cpu], self.expected, time.thread_time_ns)
             return _one(self.strategy, bench, index, warmup, first)
         finally:
             if held:

@@ -9,7 +9,11 @@ Two witnesses, because neither sees everything (DESIGN 5b, "watch the neighbours
   another task held the CPU. Fine-grained, so it catches a neighbour during a millisecond repeat too; but it
   cannot tell a foreign task from our own, so it is asked only where nothing of ours competes: the paired
   sequential reference, one thread pinned to one CPU while the cell's workers sit idle.
-The larger of the two is the repeat's foreign time. Where /proc is missing both read 0: nothing is claimed.
+- running strangers (/proc/<pid>/task/<tid>/schedstat and stat): the threads outside this probe's tree that
+  were running when last looked at (every RESCAN_NS), their CPU time (ns) while they last ran on one of our
+  CPUs. This is what sees a busy neighbour during a cell that holds several CPUs, where the run-queue wait of
+  our own processes cannot be read (workers come and go within a repeat) and ticks are too coarse.
+The largest of the three is the repeat's foreign time. Where /proc is missing they read 0: nothing is claimed.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from parbench.results.schema import FOREIGN_SHARE
@@ -31,12 +35,21 @@ _BUSY_FIELDS = (0, 1, 2, 5, 6, 7)
 _TICK_NS = 1_000_000_000 // (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 
 
+# How often the list of running strangers is renewed (a scan of every thread of the machine: a few ms).
+RESCAN_NS = 1_000_000_000
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """The busy-time fields of some CPUs (ticks, one tuple per CPU) and our thread's run-queue wait (ns)."""
+    """The busy-time fields of some CPUs (ticks, one tuple per CPU), our thread's run-queue wait (ns) and the
+    running strangers' CPU time on those CPUs (ns, per thread)."""
 
     busy: tuple[tuple[int, ...], ...]
     wait_ns: int
+    strangers: dict[str, int] = field(default_factory=dict)
+
+    def strangers_ns(self, before: Snapshot) -> int:
+        return sum(max(0, ns - before.strangers[tid]) for tid, ns in self.strangers.items() if tid in before.strangers)
 
     @property
     def busy_ns(self) -> int:
@@ -77,21 +90,73 @@ def wait_ns() -> int:
     return _run_delay(Path(f"/proc/self/task/{threading.get_native_id()}/schedstat"))
 
 
+def _thread_stat(task: Path) -> tuple[str, int] | None:
+    """(state, last CPU) of a thread from its /proc stat line (the fields after the command's closing paren)."""
+    try:
+        fields = task.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[36])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _runtime(task: Path) -> int | None:
+    try:
+        return int(task.joinpath("schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def running_strangers(ours: set[int]) -> list[Path]:
+    """The threads of processes outside `ours` (pids) running or ready to run now: a busy neighbour's."""
+    found = []
+    with contextlib.suppress(OSError):
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) in ours:
+                continue
+            with contextlib.suppress(OSError):
+                for tid in os.listdir(f"/proc/{pid}/task"):
+                    task = Path(f"/proc/{pid}/task/{tid}")
+                    stat = _thread_stat(task)
+                    if stat is not None and stat[0] == "R":
+                        found.append(task)
+    return found
+
+
 class Neighbours:
     """Foreign CPU time on a set of CPUs between two snapshots (`run_queue`: also the calling thread's wait)."""
 
     def __init__(self, cpus: Sequence[int], run_queue: bool = False) -> None:
         self.cpus = tuple(cpus)
         self.run_queue = run_queue
+        self.watched: list[Path] = []
+        self.scanned = -RESCAN_NS
+        self.ours: set[int] = {os.getpid()}
+
+    def watch(self, ours: Iterable[int]) -> None:
+        """Renew the running strangers when due; `ours`: the probe's tree (its pid and its workers')."""
+        now = time.perf_counter_ns()
+        if now - self.scanned >= RESCAN_NS:
+            self.ours = {os.getpid(), *ours}
+            self.watched = running_strangers(self.ours)
+            self.scanned = time.perf_counter_ns()
+
+    def _strangers(self) -> dict[str, int]:
+        found = {}
+        for task in self.watched:
+            stat, runtime = _thread_stat(task), _runtime(task)
+            if stat is not None and runtime is not None and stat[1] in self.cpus:
+                found[str(task)] = runtime
+        return found
 
     def snapshot(self) -> Snapshot:
         busy = cpu_busy(self.cpus)
-        return Snapshot(tuple(busy[c] for c in self.cpus if c in busy), wait_ns() if self.run_queue else 0)
+        return Snapshot(tuple(busy[c] for c in self.cpus if c in busy), wait_ns() if self.run_queue else 0,
+                        self._strangers())
 
     def foreign_ns(self, before: Snapshot, after: Snapshot, own_cpu_ns: int) -> int:
-        """Others' CPU time in the window: the larger witness (module docstring), never negative."""
+        """Others' CPU time in the window: the largest witness (module docstring), never negative."""
         from_stat = after.busy_ns - before.busy_ns - own_cpu_ns - _TICK_NS * after.moved(before)
-        return max(0, from_stat, after.wait_ns - before.wait_ns)
+        return max(0, from_stat, after.wait_ns - before.wait_ns, after.strangers_ns(before))
 
 
 def foreign_load(cpus: Sequence[int], window_s: float) -> float:

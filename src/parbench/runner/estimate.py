@@ -127,12 +127,21 @@ def _setup_s(planned: PlannedCell, costs: Costs) -> float:
     return 0.0
 
 
+def _reference_s(planned: PlannedCell, costs: Costs, cpus: int) -> float:
+    """One run of the sequential reference paired with each timed repeat of a parallel cell (runner.measure)."""
+    if planned.cell.strategy == "sequential":
+        return 0.0
+    alone = replace(planned, cell=replace(planned.cell, strategy="sequential", workers=1), family="sequential")
+    return _compute_s(alone, costs, cpus) + costs.repeat_s
+
+
 def estimate_cell(planned: PlannedCell, repeat: int, warmup: int, cpus: int, costs: Costs = Costs()) -> float:
     """Seconds the driver will spend on this cell, start to end."""
     if planned.unavailable:
         return 0.0
     nbytes = _nbytes(planned)
-    runs = (repeat + warmup) * (_run_s(planned, costs, cpus) + costs.repeat_s)
+    runs = (repeat + warmup) * (_run_s(planned, costs, cpus) + costs.repeat_s) + repeat * _reference_s(
+        planned, costs, cpus)
     canary = costs.canary_s * min(planned.cell.workers, cpus)
     return costs.probe_s + canary + nbytes / costs.input_bytes_per_s + _setup_s(planned, costs) + runs
 

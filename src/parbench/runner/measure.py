@@ -190,7 +190,6 @@ class _Lifecycle:
     failure: Status | None = None
     error: str | None = None
 
-
     def status(self) -> Status:
         if any(not s.ok for s in (*self.samples, *self.reference)):
             return "WRONG"  # a wrong answer outranks a later failure: it is the finding

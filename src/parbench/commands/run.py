@@ -78,7 +78,23 @@ def _summary(record: Record) -> str:
     verdict = {"OK": "[green]OK[/]", "WRONG": f"[bold red]WRONG[/] ({len(record.wrong)} repeat(s) off)"}.get(
         record.status, f"[bold red]{record.status}[/]")
     return (f"median {fmt_duration(median)} over {len(walls)} repeat(s) | setup {fmt_duration(record.setup_ns)}"
-            f" | teardown {fmt_duration(record.teardown_ns)} | expected {record.expected} | {verdict}")
+            f" | teardown {fmt_duration(record.teardown_ns)} | expected {record.expected} | {verdict}"
+            + _paired(record))
+
+
+def _paired(record: Record) -> str:
+    """The speedup over the sequential reference paired with each repeat (runner.measure), with its CI."""
+    refs = {s.index: s.wall_ns for s in record.timed_reference}
+    ratios = [refs[s.index] / s.wall_ns for s in record.timed if s.index in refs and s.wall_ns]
+    if not ratios or record.status != "OK":
+        return ""
+    import numpy as np
+
+    from parbench.analysis.stats import median_ci
+
+    low, high = median_ci(np.array(ratios))
+    return (f"\npaired speedup vs sequential {statistics.median(ratios):.2f}x (95% CI {low:.2f}-{high:.2f}) over "
+            f"{len(ratios)} pair(s), {record.contaminated or 0} disturbed by other tenants")
 
 
 def main(args: argparse.Namespace) -> int:

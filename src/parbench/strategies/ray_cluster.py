@@ -62,8 +62,8 @@ class RayStrategy(BaseStrategy):
 
     name: ClassVar[str] = "ray"
     family: ClassVar[Family] = "distributed"
-    summary: ClassVar[str] = ("ray.init(num_cpus=workers) on this machine or --ray-address: input ray.put once "
-                              "per run, a remote task per slice")
+    summary: ClassVar[str] = ("ray.init(num_cpus=workers) or --ray-address: input ray.put once per run, a task "
+                              "per slice")
     options: ClassVar[tuple[Param, ...]] = OPTIONS
 
     @classmethod
@@ -102,9 +102,13 @@ class RayStrategy(BaseStrategy):
 
     def _environment(self) -> dict[str, str]:
         changes = {OWNER_ENV: str(os.getpid())}
-        if not self.address and not os.environ.get("RAY_AUTH_TOKEN"):
+        token = os.environ.get("RAY_AUTH_TOKEN") or (Path.home() / ".ray" / "auth_token").is_file()
+        if not self.address and not token:
             # Ray enables token authentication for a new local instance and would save a token in ~/.ray.
             changes["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+        elif self.address and token and "RAY_AUTH_MODE" not in os.environ:
+            # A client sends its token only in token mode, which Ray does not infer when connecting.
+            changes["RAY_AUTH_MODE"] = "token"
         return changes
 
     def _start(self) -> None:

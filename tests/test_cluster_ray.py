@@ -3,6 +3,7 @@ default, a probe killed mid-cell, and bad addresses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -44,11 +45,9 @@ class Head:
 def _tagged(tag: str) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter():
-        try:
+        with contextlib.suppress(psutil.Error):
             if proc.environ().get(OWNER_ENV) == tag:
                 found.append(proc)
-        except psutil.Error:
-            pass
     return found
 
 
@@ -77,11 +76,9 @@ def head() -> Iterator[Head]:
         yield Head(f"127.0.0.1:{port}", env, list(family.values()))
     finally:
         for proc in [*family.values(), *_tagged(tag)]:
-            try:
+            with contextlib.suppress(psutil.Error):
                 proc.kill()
-            except psutil.Error:
-                pass
-        gone, alive = psutil.wait_procs(list(family.values()), timeout=10)
+        _, alive = psutil.wait_procs(list(family.values()), timeout=10)
         shutil.rmtree(temp, ignore_errors=True)
         assert not alive, f"the test's Ray head left {describe_alive(alive)}"
 

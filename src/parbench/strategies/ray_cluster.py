@@ -28,6 +28,7 @@ from parbench.errors import StrategyError, UserError, WorkerDied
 from parbench.params import Param
 from parbench.processes import OWNER_ENV, alive, environment, owned_by, scratch_dir
 from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, describe_exception, preload
+from parbench.strategies.optional import installed
 from parbench.workloads.base import Task, Workload
 
 OPTIONS: tuple[Param, ...] = (
@@ -68,8 +69,6 @@ class RayStrategy(BaseStrategy):
 
     @classmethod
     def available(cls, start_method: str | None = None) -> str | None:
-        from parbench.strategies.optional import installed
-
         if not installed("ray"):
             return "ray is not installed (pip install 'parbench[ray]')"
         return super().available(start_method)  # start methods do not apply: Ray starts its own workers

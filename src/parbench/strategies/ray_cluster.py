@@ -12,6 +12,7 @@ this node read numpy arrays zero-copy), submits one task per slice (`compute`) a
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 import secrets
@@ -51,6 +52,13 @@ def parse_address(text: str) -> tuple[str, int]:
 def _ray() -> Any:
     # Imported when a cell needs it (a second or more): `parbench list` stays fast.
     return importlib.import_module("ray")
+
+
+@functools.cache
+def _process_token() -> str:
+    """One token per process: Ray's client caches the first token it reads, so a second embedded instance
+    in the same process (the benches set strategies up in pytest's own process) must get the same one."""
+    return secrets.token_hex(32)
 
 
 def _ray_task(workload: Workload, data: np.ndarray | None, task: Task) -> int:
@@ -104,7 +112,7 @@ class RayStrategy(BaseStrategy):
         token = os.environ.get("RAY_AUTH_TOKEN") or (Path.home() / ".ray" / "auth_token").is_file()
         if not self.address and not token:
             # Ray enables token authentication for a new local instance and would save a token in ~/.ray.
-            changes["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+            changes["RAY_AUTH_TOKEN"] = _process_token()
         elif self.address and token and "RAY_AUTH_MODE" not in os.environ:
             # A client sends its token only in token mode, which Ray does not infer when connecting.
             changes["RAY_AUTH_MODE"] = "token"

@@ -140,3 +140,14 @@ def test_unreachable_ray_address_fails_within_the_cluster_timeout() -> None:
                      timeout=60)
     assert result.rc == 1
     assert "cannot reach the Ray head" in result.out + result.err
+
+
+def test_garbage_ray_address_in_a_sweep_config_is_refused_before_any_cell(tmp_path: Path) -> None:
+    """A sweep's `[options.ray] ray_address` is checked while planning: one line naming the file, exit 2, no run."""
+    config = tmp_path / "sweep.toml"
+    config.write_text('strategies = ["ray"]\nworkloads = ["array-sum"]\n[options.ray]\nray_address = "nowhere"\n')
+    result = run_cli(["sweep", "--config", str(config), "--results", str(tmp_path / "results")])
+    assert result.rc == 2
+    assert result.err.strip().splitlines() == [f"parbench: error: {config}: options.ray: --ray-address: expected "
+                                               "HOST:PORT of a Ray head (e.g. 10.0.0.1:6379), got 'nowhere'"]
+    assert not (tmp_path / "results").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +65,8 @@ class Param:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    # Validates what bounds cannot (an address, a file that must exist): raises UserError, before any cell runs.
+    check: Callable[[Any], object] | None = None
 
     def parse(self, raw: object, owner: str) -> Any:
         what = f"{owner}: {self.name}"
@@ -85,6 +87,8 @@ class Param:
             raise UserError(f"{what}: must be >= {self.minimum:g}, got {value!r}")
         if self.maximum is not None and value > self.maximum:
             raise UserError(f"{what}: must be <= {self.maximum:g}, got {value!r}")
+        if self.check is not None and value != self.default:
+            self.check(value)
 
     def describe(self) -> str:
         extra = f" one of {'|'.join(self.choices)}" if self.choices else ""

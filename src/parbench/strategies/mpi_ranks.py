@@ -31,8 +31,16 @@ from parbench.processes import OWNER_ENV, owned_by, scratch_dir
 from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, describe_exit
 from parbench.strategies.optional import installed
 
+
+def check_hostfile(path: str) -> None:
+    """A hostfile that cannot be read is bad input, refused before anything starts."""
+    if not os.access(path, os.R_OK) or os.path.isdir(path):
+        raise UserError(f"--mpi-hosts: cannot read the hostfile {path!r}")
+
+
 OPTIONS: tuple[Param, ...] = (
-    Param("mpi_hosts", str, "", "an MPI hostfile naming the machines to run ranks on (empty: this machine)"),
+    Param("mpi_hosts", str, "", "an MPI hostfile naming the machines to run ranks on (empty: this machine)",
+          check=check_hostfile),
     Param("cluster_timeout", float, 60.0, "seconds to wait for the ranks to start, and for each answer",
           minimum=0.1),
 )
@@ -87,8 +95,8 @@ class _MpiRanks(BaseStrategy):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.hostfile = str(ctx.options.get("mpi_hosts", "") or "")
-        if self.hostfile and not os.access(self.hostfile, os.R_OK):
-            raise UserError(f"--mpi-hosts: cannot read the hostfile {self.hostfile!r}")
+        if self.hostfile:
+            check_hostfile(self.hostfile)  # also when the cell did not come through make_cell
         self.timeout = float(ctx.options.get("cluster_timeout", OPTIONS[1].default))
         self.scratch: Path | None = None
         self.job: subprocess.Popen[bytes] | None = None

@@ -32,14 +32,6 @@ from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, 
 from parbench.strategies.optional import installed
 from parbench.workloads.base import Task, Workload
 
-OPTIONS: tuple[Param, ...] = (
-    Param("ray_address", str, "", "HOST:PORT of a running Ray cluster's head (empty: start Ray on this machine)"),
-    Param("cluster_timeout", float, 60.0, "seconds to wait for Ray to start or answer, and for the next task",
-          minimum=0.1),
-)
-# How long Ray's processes get to exit after ray.shutdown() before they are killed.
-EXIT_GRACE_S = 5.0
-
 
 def parse_address(text: str) -> tuple[str, int]:
     """`HOST:PORT` of a Ray head's GCS; anything else is a one-line UserError."""
@@ -47,6 +39,16 @@ def parse_address(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in "/ ,"):
         raise UserError(f"--ray-address: expected HOST:PORT of a Ray head (e.g. 10.0.0.1:6379), got {text!r}")
     return host, int(port)
+
+
+OPTIONS: tuple[Param, ...] = (
+    Param("ray_address", str, "", "HOST:PORT of a running Ray cluster's head (empty: start Ray on this machine)",
+          check=parse_address),
+    Param("cluster_timeout", float, 60.0, "seconds to wait for Ray to start or answer, and for the next task",
+          minimum=0.1),
+)
+# How long Ray's processes get to exit after ray.shutdown() before they are killed.
+EXIT_GRACE_S = 5.0
 
 
 def _ray() -> Any:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from parbench.errors import StrategyError
+from parbench.errors import StrategyError, WorkerDied
 from parbench.params import Param
 from parbench.strategies.base import PhaseClock, ProcessStrategy, describe_exception
 from parbench.strategies.optional import installed
@@ -66,7 +66,9 @@ class MpireStrategy(ProcessStrategy):
             return list(self.pool.map(func, [(item,) for item in items], iterable_len=len(items),
                                       chunk_size=chunksize, progress_bar=False))
         except Exception as exc:  # a task raised, or a worker died
-            raise StrategyError(f"an mpire worker failed: {describe_exception(exc)}") from exc
+            # mpire says a worker died only in its message ("Worker-0 died unexpectedly"): that is a crash.
+            kind = WorkerDied if "died unexpectedly" in str(exc) else StrategyError
+            raise kind(f"an mpire worker failed: {describe_exception(exc)}") from exc
 
     def teardown(self) -> None:
         pool = getattr(self, "pool", None)

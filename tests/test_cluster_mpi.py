@@ -64,7 +64,7 @@ def test_missing_hostfile_is_one_line_exit_2(tmp_path: Path) -> None:
     result = run_cli(["run", "--strategy", "mpi", "--mpi-hosts", str(tmp_path / "nowhere"), "--workload",
                       "array-sum", "--size", "1000", "--repeat", "1"])
     assert result.rc == 2
-    assert result.err.strip().splitlines() == [f"parbench: error: --mpi-hosts: cannot read the hostfile "
+    assert result.err.strip().splitlines() == [f"parbench: error: mpi: mpi_hosts: cannot read the hostfile "
                                                f"'{tmp_path / 'nowhere'}'"]
 
 

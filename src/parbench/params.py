@@ -65,8 +65,8 @@ class Param:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
-    # Validates what bounds cannot (an address, a file that must exist): raises UserError, before any cell runs.
-    check: Callable[[Any], object] | None = None
+    # Any further check of a parsed value: returns what is wrong with it, or None.
+    check: Callable[[Any], str | None] | None = None
 
     def parse(self, raw: object, owner: str) -> Any:
         what = f"{owner}: {self.name}"
@@ -87,8 +87,9 @@ class Param:
             raise UserError(f"{what}: must be >= {self.minimum:g}, got {value!r}")
         if self.maximum is not None and value > self.maximum:
             raise UserError(f"{what}: must be <= {self.maximum:g}, got {value!r}")
-        if self.check is not None and value != self.default:
-            self.check(value)
+        problem = self.check(value) if self.check is not None else None
+        if problem:
+            raise UserError(f"{what}: {problem}")
 
     def describe(self) -> str:
         extra = f" one of {'|'.join(self.choices)}" if self.choices else ""

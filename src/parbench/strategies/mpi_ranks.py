@@ -32,15 +32,16 @@ from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, 
 from parbench.strategies.optional import installed
 
 
-def check_hostfile(path: str) -> None:
-    """A hostfile that cannot be read is bad input, refused before anything starts."""
-    if not os.access(path, os.R_OK) or os.path.isdir(path):
-        raise UserError(f"--mpi-hosts: cannot read the hostfile {path!r}")
+def hostfile_problem(path: str) -> str | None:
+    """A hostfile that cannot be read is bad input, refused before anything starts (empty: none given)."""
+    if path and (not os.access(path, os.R_OK) or os.path.isdir(path)):
+        return f"cannot read the hostfile {path!r}"
+    return None
 
 
 OPTIONS: tuple[Param, ...] = (
     Param("mpi_hosts", str, "", "an MPI hostfile naming the machines to run ranks on (empty: this machine)",
-          check=check_hostfile),
+          check=hostfile_problem),
     Param("cluster_timeout", float, 60.0, "seconds to wait for the ranks to start, and for each answer",
           minimum=0.1),
 )
@@ -95,8 +96,9 @@ class _MpiRanks(BaseStrategy):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.hostfile = str(ctx.options.get("mpi_hosts", "") or "")
-        if self.hostfile:
-            check_hostfile(self.hostfile)  # also when the cell did not come through make_cell
+        problem = hostfile_problem(self.hostfile)  # also when the cell did not come through make_cell
+        if problem:
+            raise UserError(f"--mpi-hosts: {problem}")
         self.timeout = float(ctx.options.get("cluster_timeout", OPTIONS[1].default))
         self.scratch: Path | None = None
         self.job: subprocess.Popen[bytes] | None = None

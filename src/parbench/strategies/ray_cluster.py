@@ -33,17 +33,26 @@ from parbench.strategies.optional import installed
 from parbench.workloads.base import Task, Workload
 
 
+def address_problem(text: str) -> str | None:
+    """What is wrong with `text` as HOST:PORT of a Ray head's GCS (empty: none given, nothing wrong)."""
+    host, sep, port = text.strip().rpartition(":")
+    if not text or (sep and host and port.isdigit() and 0 < int(port) < 65536 and not any(c in host for c in "/ ,")):
+        return None
+    return f"expected HOST:PORT of a Ray head (e.g. 10.0.0.1:6379), got {text!r}"
+
+
 def parse_address(text: str) -> tuple[str, int]:
     """`HOST:PORT` of a Ray head's GCS; anything else is a one-line UserError."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in "/ ,"):
-        raise UserError(f"--ray-address: expected HOST:PORT of a Ray head (e.g. 10.0.0.1:6379), got {text!r}")
+    problem = address_problem(text)
+    if problem:
+        raise UserError(f"--ray-address: {problem}")
+    host, _, port = text.strip().rpartition(":")
     return host, int(port)
 
 
 OPTIONS: tuple[Param, ...] = (
     Param("ray_address", str, "", "HOST:PORT of a running Ray cluster's head (empty: start Ray on this machine)",
-          check=parse_address),
+          check=address_problem),
     Param("cluster_timeout", float, 60.0, "seconds to wait for Ray to start or answer, and for the next task",
           minimum=0.1),
 )

@@ -46,6 +46,10 @@ BUILTIN_STRATEGIES: dict[str, str] = {
     "dispy": "parbench.strategies.dispy_cluster:DispyStrategy",
     "dask": "parbench.strategies.dask_cluster:DaskStrategy",
     "joblib": "parbench.strategies.joblib_loky:JoblibStrategy",
+    "mpire": "parbench.strategies.mpire_pool:MpireStrategy",
+    "ray": "parbench.strategies.ray_cluster:RayStrategy",
+    "mpi": "parbench.strategies.mpi_ranks:MpiStrategy",
+    "mpi-pickle": "parbench.strategies.mpi_ranks:MpiPickleStrategy",
 }
 
 

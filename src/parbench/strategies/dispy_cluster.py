@@ -30,6 +30,7 @@ from parbench.addresses import host_problem
 from parbench.errors import StrategyError, UserError
 from parbench.params import Param
 from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock
+from parbench.strategies.dispynode_loopback import bind_udp_to_own_address
 from parbench.strategies.dispy_nodes import (
     LocalNode,
     NodeAddress,
@@ -219,6 +220,7 @@ class DispyStrategy(BaseStrategy):
         host = self._client_host()
         self.port = self.port or free_port(host or "")
         self.client = f"{host or 'this host'}:{self.port}"
+        bind_udp_to_own_address(dispy)
         try:
             return dispy.JobCluster(
                 _dispy_job, nodes=allocations, depends=[], setup=_dispy_node_setup, host=host,

@@ -127,6 +127,19 @@ def make_secret_file(path: Path) -> str:
     return secret
 
 
+def _node_config(path: Path, address: NodeAddress, cpus: int, secret: str) -> Path:
+    """dispynode's --config file (owner-only): the secret goes there, not on a command line ps shows to all.
+    dispynode's loader converts exactly these keys and requires them; the others keep their defaults."""
+    settings = {"hosts": repr([address.host]), "ext_hosts": "", "dispy_port": address.port - 1, "cpus": cpus,
+                "ipv4_udp_multicast": False, "zombie_interval": 60.0, "ping_interval": "", "msg_timeout": 10,
+                "serve": -1, "loglevel": False, "clean": True, "safe_setup": True, "force_cleanup": False,
+                "daemon": True, "secret": secret}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("[DEFAULT]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items()))
+    return path
+
+
 class LocalNode:
     """One dispynode process in its own session (so its per-job children die with it), logging to a file."""
 
@@ -136,9 +149,9 @@ class LocalNode:
         # dispynode keeps its files under <prefix>/dispy/node and chmods <prefix>/dispy: a folder of its own.
         prefix = root / name
         prefix.mkdir()
-        command = [sys.executable, "-m", "dispy.dispynode", "-i", address.host, "-p", str(address.port - 1),
-                   "-c", str(cpus), f"--secret={secret}", "--name", name, "--dest_path_prefix", str(prefix),
-                   "--daemon", "--clean"]
+        config = _node_config(root / f"{name}.cfg", address, cpus, secret)
+        command = [sys.executable, "-m", "parbench.strategies.dispynode_loopback", "--config", str(config),
+                   "--name", name, "--dest_path_prefix", str(prefix)]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                          # its own session: out of reach of a signal to parbench's group, so

@@ -30,7 +30,6 @@ from parbench.addresses import host_problem
 from parbench.errors import StrategyError, UserError
 from parbench.params import Param
 from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock
-from parbench.strategies.dispynode_loopback import bind_udp_to_own_address
 from parbench.strategies.dispy_nodes import (
     LocalNode,
     NodeAddress,
@@ -45,6 +44,7 @@ from parbench.strategies.dispy_nodes import (
     stop_nodes,
     wait_serving,
 )
+from parbench.strategies.dispynode_loopback import bind_udp_to_own_address
 from parbench.strategies.optional import installed
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from parbench.errors import StrategyError, UserError
 from parbench.interrupts import exit_cleanly_on_sigterm
 
 # Each module defines NAME, HELP, add_arguments(parser) and main(args) -> int.
-COMMANDS: tuple[str, ...] = ("listing", "run", "sweep", "info", "report", "compare")
+COMMANDS: tuple[str, ...] = ("listing", "run", "sweep", "info", "report", "compare", "completion")
 
 # Every exit status parbench can end with; the README's table says the same (a test checks both).
 EXIT_CODES: tuple[tuple[int, str], ...] = (

@@ -74,7 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     exit_cleanly_on_sigterm()
     try:
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:  # --help, --version: printed; flushed here, where a closed pipe is caught
+            sys.stdout.flush()
+            raise
         status = int(args.func(args))
         sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
         return status

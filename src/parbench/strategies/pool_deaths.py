@@ -42,12 +42,17 @@ def dead_member(members: Iterable[Member]) -> str | None:
 
 
 def await_dead_member(members: Iterable[Member], timeout: float = 2.0) -> str | None:
-    """dead_member, once the pool's own thread has reaped the dead worker: a pool reports the death while
-    that thread may be in the middle of waiting for it, and until it is done the exit code reads None."""
+    """dead_member, once the death that broke the pool is reaped. A pool reports the death while its own thread
+    may be reaping that worker (its exit code reads None until then) and may already have reaped the workers it
+    then ended with SIGTERM: so wait for a death by another signal, or for every member to have ended."""
+    listed = list(members)
     deadline = time.monotonic() + timeout
-    while (death := dead_member(members)) is None and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        codes = [proc.exitcode for proc in listed]
+        if any(code not in (None, -signal.SIGTERM) for code in codes) or None not in codes:
+            break
         time.sleep(0.01)
-    return death
+    return dead_member(listed)
 
 
 class DeathWatch:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.markup import escape
 
+from parbench import registry
 from parbench.commands.common import add_option_flags, add_param_flags, options_from, params_from
 from parbench.cpus import usable_cpus
-from parbench.errors import UserError
+from parbench.errors import StrategyError, UserError
 from parbench.params import parse_int
 from parbench.results.schema import Cell, Record, Sample
 from parbench.runner.cells import make_cell
@@ -97,6 +99,17 @@ def _paired(record: Record) -> str:
             f"{len(ratios)} pair(s), {record.contaminated or 0} disturbed by other tenants")
 
 
+def _measure(cell: Cell, repeat: int, warmup: int, on_sample: Callable[[Sample], None] | None) -> Record:
+    """measure(), with a plugin's unexpected exception blamed on the plugin (exit 1), not on parbench (exit 3)."""
+    try:
+        return measure(cell, repeat, warmup, on_sample)
+    except Exception as exc:
+        origin = registry.plugin_origin(cell.strategy, cell.workload)
+        if origin is None or isinstance(exc, UserError | StrategyError):
+            raise
+        raise StrategyError(f"{origin} raised {type(exc).__name__}: {exc}") from exc
+
+
 def main(args: argparse.Namespace) -> int:
     cell, repeat, warmup = build_cell(args)
     console = Console(highlight=False)
@@ -105,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
         console.print(f"[bold]{escape(cell.label())}[/]")
         console.print(_header())
         on_sample = lambda s: console.print(_row(s, cell.workers))  # noqa: E731
-    record = measure(cell, repeat, warmup, on_sample)
+    record = _measure(cell, repeat, warmup, on_sample)
     if record.status == "UNAVAILABLE":
         raise UserError(f"{cell.strategy} cannot run here: {record.error}")
     if args.json:

@@ -37,9 +37,10 @@ from parbench.runner.canary import slowdown
 from parbench.runner.launch import Launcher, LaunchError, launcher
 from parbench.runner.measure import now_iso
 from parbench.runner.neighbours import CONTAMINATED_VISIT, wait_for_quiet
+from parbench.runner.orphans import remove_dead_scratch, scratch_prefix
 from parbench.runner.plan import PlannedCell
 from parbench.runner.probe import ProbeRequest
-from parbench.segments import remove_segments
+from parbench.segments import remove_orphaned_segments, remove_segments
 from parbench.strategies.base import describe_exit
 
 # How often the probe's descendants are noted while it runs: each look scans /proc (a few ms of CPU), so
@@ -311,8 +312,11 @@ def measure_isolated(planned: PlannedCell, limits: Limits, launcher: Launcher, w
 
 @contextlib.contextmanager
 def probes(isolation: str) -> Iterator[tuple[Launcher, Path]]:
-    """A launcher for the sweep's probes and a scratch folder for their output, both gone afterwards."""
-    with tempfile.TemporaryDirectory(prefix="parbench-probe-") as scratch:
+    """A launcher for the sweep's probes and a scratch folder for their output, both gone afterwards (and those
+    of sweeps killed before they could remove theirs)."""
+    remove_dead_scratch()
+    remove_orphaned_segments()
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
         started = launcher(isolation, Path(scratch))
         try:
             yield started, Path(scratch)

@@ -30,18 +30,19 @@ PRESETS: dict[str, dict[str, Any]] = {
                    "delayed-square": {"size": [4, 8], "delay": [0.002]}},
     },
     # The main job: both kernels across three decades of array size, the course's delayed squares,
-    # every strategy up to the usable CPUs. One visit of five pairs per cell: with the reference paired in
-    # every repeat, two visits of three took 10.3 min on two cores (measured), over the 10 min budget.
+    # every strategy up to the usable CPUs. One visit of four pairs per cell and 5 ms sleeps: with the
+    # reference paired in every repeat and the engines (ray's start alone is ~5 s a cell), one visit of five
+    # pairs with 10 ms sleeps took 11.4 min on two cores (measured), over the 10 min budget.
     "default": {
         "workloads": ["array-sum", "delayed-square"],
         "strategies": LOCAL + PEERS,
         "workers": "1..max",
-        "repeat": 5,
+        "repeat": 4,
         "warmup": 1,
         "rounds": 1,
         "timeout": 300,
         "params": {"array-sum": {"size": [100_000, 1_000_000, 10_000_000], "kernel": ["python", "numpy"]},
-                   "delayed-square": {"size": [8, 32], "delay": [0.01]}},
+                   "delayed-square": {"size": [8, 32], "delay": [0.005]}},
     },
     # Everything: every family, every start method, sizes up to 10^8. Hours on a small machine.
     "full": {

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gate import DEFAULT_ALPHA, DEFAULT_THRESHOLDS, PYTEST_BENCH_ARGS, SUITE, Figure, changes, figures, find_baseline
+import gate
 from machine import machine_id
 from parbench.analysis.compare import adjusted, mann_whitney_p
 
@@ -41,7 +41,7 @@ FACTORS = tuple(round(1 + 0.05 * i, 2) for i in range(1, 11))  # 1.05 .. 1.50
 class Run:
     """One run of the suite: per benchmark, its group, paired-ratio figure and raw median."""
 
-    paired: dict[str, Figure | None]
+    paired: dict[str, gate.Figure | None]
     raw: dict[str, float]
     groups: dict[str, str]
     hog: bool
@@ -65,7 +65,8 @@ def cpu_hog(cpu: int | None) -> Iterator[int | None]:
 
 def run_suite(out: Path, extra: list[str], hog_cpu: int | None) -> Run:
     # The gate's own options, so the noise measured is the noise the gate sees.
-    cmd = [sys.executable, "-m", "pytest", SUITE, *PYTEST_BENCH_ARGS, "-q", f"--benchmark-json={out}", *extra]
+    cmd = [sys.executable, "-m", "pytest", gate.SUITE, *gate.PYTEST_BENCH_ARGS, "-q", f"--benchmark-json={out}",
+           *extra]
     with cpu_hog(hog_cpu) as pid:
         if pid is not None:
             print(f"noise: CPU hog pid {pid} pinned to CPU {hog_cpu}", flush=True)
@@ -80,7 +81,7 @@ def load_run(out: Path) -> Run:
     """A run saved by run_suite (what `--reuse` re-analyses)."""
     meta = json.loads(out.with_suffix(".meta.json").read_text())
     data = json.loads(out.read_text())["benchmarks"]
-    return Run(figures(out, "paired"), {b["fullname"]: b["stats"]["median"] for b in data},
+    return Run(gate.figures(out, "paired"), {b["fullname"]: b["stats"]["median"] for b in data},
                {b["fullname"]: b["group"] for b in data}, meta["hog"], meta["load"])
 
 
@@ -114,67 +115,70 @@ def spread_table(runs: list[Run]) -> list[str]:
     return lines
 
 
-def verdict_lines(runs: list[Run], base: dict[str, Figure | None], threshold: float) -> list[str]:
+def verdict_lines(runs: list[Run], base: dict[str, gate.Figure | None], threshold: float) -> list[str]:
     lines = ["| run | CPU hog | load avg | compared | largest growth | largest significant growth | regressed |",
              "|---|---|---|---|---|---|---|"]
     for i, run in enumerate(runs, 1):
-        result = changes(base, run.paired)
+        result = gate.changes(base, run.paired)
         if not result:
             lines.append(f"| {i} | {'yes' if run.hog else 'no'} | {run.load:.2f} | 0 | - | - | - |")
             continue
         largest = max(result, key=lambda c: c.growth)
-        significant = [c.growth for c in result if c.q < DEFAULT_ALPHA]
-        regressed = [c.name.split("::")[-1] for c in result if c.regressed(threshold, DEFAULT_ALPHA)]
+        significant = [c.growth for c in result if c.q < gate.DEFAULT_ALPHA]
+        regressed = [c.name.split("::")[-1] for c in result if c.regressed(threshold, gate.DEFAULT_ALPHA)]
         lines.append(f"| {i} | {'yes' if run.hog else 'no'} | {run.load:.2f} | {len(result)} | "
                      f"{largest.growth:+.1f} % ({largest.name.split('::')[-1]}) | "
                      f"{max(significant, default=0):+.1f} % | {', '.join(regressed) or 'none'} |")
     return lines
 
 
-def caught_at(base: dict[str, Figure | None], run: Run, threshold: float) -> dict[str, float]:
+def caught_at(base: dict[str, gate.Figure | None], run: Run, threshold: float) -> dict[str, float]:
     """Per benchmark, the smallest factor of FACTORS its per-pair ratios can be scaled by and be flagged in this
     run (inf: none), the other benchmarks left as measured."""
-    unchanged = changes(base, run.paired)
+    unchanged = gate.changes(base, run.paired)
     p_values = [c.p for c in unchanged]
     smallest: dict[str, float] = {}
     for i, change in enumerate(unchanged):
         smallest[change.name] = float("inf")
         for factor in FACTORS:
-            after = Figure(change.after.median * factor, change.after.samples * factor)
+            after = gate.Figure(change.after.median * factor, change.after.samples * factor)
             p = mann_whitney_p(change.before.samples, after.samples)
             q = adjusted([*p_values[:i], p, *p_values[i + 1:]])[i]
             scaled = replace(change, after=after, growth=(after.median / change.before.median - 1) * 100, p=p, q=q)
-            if scaled.regressed(threshold, DEFAULT_ALPHA):
+            if scaled.regressed(threshold, gate.DEFAULT_ALPHA):
                 smallest[change.name] = factor
                 break
     return smallest
 
 
-def detection_lines(runs: list[Run], base: dict[str, Figure | None], threshold: float) -> list[str]:
+def catch_factors(runs: list[Run], base: dict[str, gate.Figure | None], threshold: float) -> dict[str, float]:
+    """Per benchmark, the smallest slowdown of FACTORS the gate flags in every run (inf: none of them)."""
     per_run = [caught_at(base, run, threshold) for run in runs]
     names = sorted(set.intersection(*(set(r) for r in per_run)))
-    every = {n: max(r[n] for r in per_run) for n in names}  # caught in every run from this factor on
+    return {n: max(r[n] for r in per_run) for n in names}
+
+
+def detection_lines(every: dict[str, float], runs: int) -> list[str]:
     if not every:
         return []
-    finite = [v for v in every.values() if v != float("inf")]
-    at_13 = sum(v <= 1.3 for v in every.values())
-    worst = sorted(every.items(), key=lambda kv: -kv[1])[:5]
-    return [f"Smallest slowdown caught in {len(runs)} of {len(runs)} runs (per-pair ratios scaled, one benchmark at "
-            f"a time): median over benchmarks {statistics.median(every.values()):.2f}x; "
-            f"{at_13} of {len(every)} benchmarks caught at 1.30x or less; {len(every) - len(finite)} not caught "
-            f"even at {FACTORS[-1]:.2f}x. Hardest: "
-            + ", ".join(f"{n.split('::')[-1]} {v:.2f}x" for n, v in worst)]
+    by_factor = {f: sum(v <= f for v in every.values()) for f in FACTORS}
+    return [f"Smallest slowdown caught in {runs} of {runs} runs (each benchmark's per-pair ratios scaled in turn, "
+            f"the others as measured): median over benchmarks {statistics.median(every.values()):.2f}x; "
+            "benchmarks caught in every run at each slowdown: "
+            + ", ".join(f"{f:.2f}x: {n}/{len(every)}" for f, n in by_factor.items()) + "."]
 
 
-def raw_lines(runs: list[Run]) -> list[str]:
-    names = sorted(set.intersection(*(set(r.raw) for r in runs)))
+def table_lines(runs: list[Run], every: dict[str, float]) -> list[str]:
     paired, raw = spreads(runs)
     lines = ["| benchmark | " + " | ".join(f"run {i + 1} ratio" for i in range(len(runs)))
-             + " | ratio spread | raw spread |", "|---|" + "---|" * len(runs) + "---|---|"]
+             + " | ratio spread | raw spread | caught in every run from |",
+             "|---|" + "---|" * len(runs) + "---|---|---|"]
     for name in sorted(paired, key=lambda n: -paired[n]):
         cells = " | ".join(f"{r.paired[name].median:.3f}" for r in runs)  # type: ignore[union-attr]
-        lines.append(f"| {name.split('::')[-1]} | {cells} | {paired[name]:.1f} % | {raw[name]:.1f} % |")
-    return lines if names else []
+        caught = every.get(name)
+        shown = "-" if caught is None else ("not at 1.50x" if caught == float("inf") else f"{caught:.2f}x")
+        lines.append(f"| {name.split('::')[-1]} | {cells} | {paired[name]:.1f} % | {raw[name]:.1f} % | {shown} |")
+    return lines
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -183,8 +187,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--hog", type=int, default=0, help="run number (1-based) with a CPU hog; 0: none")
     parser.add_argument("--hog-cpu", type=int, default=0, help="the CPU the hog is pinned to (default 0)")
     parser.add_argument("--baseline", type=Path, default=None, help="baseline JSON the runs are judged against")
-    parser.add_argument("--threshold", type=float, default=float(DEFAULT_THRESHOLDS["paired"]))
+    parser.add_argument("--threshold", type=float, default=float(gate.DEFAULT_THRESHOLDS["paired"]))
     parser.add_argument("--reuse", action="store_true", help="re-analyse the runs saved in --out, run nothing")
+    parser.add_argument("--only", type=int, nargs="+", help="with --reuse: analyse these runs only")
     parser.add_argument("--write", type=Path, default=None, help="also write the tables to this Markdown file")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "noise")
     parser.add_argument("pytest_args", nargs="*")
@@ -194,21 +199,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    found = find_baseline(ROOT / "results" / "baselines")
+    found = gate.find_baseline(ROOT / "results" / "baselines")
     baseline = args.baseline or (found.path if found else None)
     started = time.monotonic()
+    numbers = args.only or list(range(1, args.runs + 1))
     runs = [load_run(args.out / f"run{i}.json") if args.reuse else
             run_suite(args.out / f"run{i}.json", args.pytest_args, args.hog_cpu if i == args.hog else None)
-            for i in range(1, args.runs + 1)]
+            for i in numbers]
     lines = [f"Machine {machine_id()}; {args.runs} runs in {time.monotonic() - started:.0f} s; pytest arguments: "
              f"{' '.join(args.pytest_args) or '(none)'}; CPU hog in run {args.hog or 'none'}.", "",
              *spread_table(runs), ""]
+    every: dict[str, float] = {}
     if baseline is not None:
-        base = figures(baseline, "paired")
-        lines += [f"Gate verdicts against {baseline} at +{args.threshold:g} % and BH q < {DEFAULT_ALPHA} "
-                  "(first pass, no re-run):", "", *verdict_lines(runs, base, args.threshold), "",
-                  *detection_lines(runs, base, args.threshold), ""]
-    lines += raw_lines(runs)
+        base = gate.figures(baseline, "paired")
+        every = catch_factors(runs, base, args.threshold)
+        lines += [f"Gate verdicts against {gate.rel(baseline)} at +{args.threshold:g} % and BH q < "
+                  f"{gate.DEFAULT_ALPHA} (first pass, no re-run):", "", *verdict_lines(runs, base, args.threshold), "",
+                  *detection_lines(every, len(runs)), ""]
+    lines += table_lines(runs, every)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

@@ -128,7 +128,7 @@ def verdict_lines(runs: list[Run], base: dict[str, gate.Figure | None], threshol
         regressed = [c.name.split("::")[-1] for c in result if c.regressed(threshold, gate.DEFAULT_ALPHA)]
         lines.append(f"| {i} | {'yes' if run.hog else 'no'} | {run.load:.2f} | {len(result)} | "
                      f"{largest.growth:+.1f} % ({largest.name.split('::')[-1]}) | "
-                     f"{max(significant, default=0):+.1f} % | {', '.join(regressed) or 'none'} |")
+                     f"{f'{max(significant):+.1f} %' if significant else 'none'} | {', '.join(regressed) or 'none'} |")
     return lines
 
 
@@ -206,8 +206,10 @@ def main(argv: list[str]) -> int:
     runs = [load_run(args.out / f"run{i}.json") if args.reuse else
             run_suite(args.out / f"run{i}.json", args.pytest_args, args.hog_cpu if i == args.hog else None)
             for i in numbers]
-    lines = [f"Machine {machine_id()}; {args.runs} runs in {time.monotonic() - started:.0f} s; pytest arguments: "
-             f"{' '.join(args.pytest_args) or '(none)'}; CPU hog in run {args.hog or 'none'}.", "",
+    hogged = ", ".join(str(n) for n, run in zip(numbers, runs, strict=True) if run.hog) or "none"
+    how = ("re-analysed from " + gate.rel(args.out) if args.reuse else
+           f"in {time.monotonic() - started:.0f} s; pytest arguments: {' '.join(args.pytest_args) or '(none)'}")
+    lines = [f"Machine {machine_id()}; runs {', '.join(map(str, numbers))} {how}; CPU hog in run {hogged}.", "",
              *spread_table(runs), ""]
     every: dict[str, float] = {}
     if baseline is not None:

@@ -164,7 +164,9 @@ def reference_cpus(workers: int) -> tuple[int, ...]:
     CPU (or the vCPUs simply differ in speed), such a cell slows down while an unpinned sequential run moves to
     the idle CPU and does not. Timing the reference on each of those CPUs and keeping the slowest makes the
     ratio carry the code's change, not the neighbour's (DESIGN 5b, "pin the reference where the cell runs").
-    With more CPUs than workers the cell's threads find idle CPUs just as the reference does."""
+    With more CPUs than workers the cell's threads find idle CPUs just as the reference does. The slowest
+    over-corrects for cells that do not load every CPU (GIL-bound threads, short numpy sums): with a busy loop on
+    one CPU they read 22-55 % low (NOISE.md). A gate then misses more, but raises no false alarm."""
     if workers < 2 or not hasattr(os, "sched_getaffinity"):
         return ()
     allowed = tuple(sorted(os.sched_getaffinity(0)))

@@ -15,6 +15,20 @@ find_python() {
   return 1
 }
 
+# The mpi strategies (in the `mpi` and `all` extras) run ranks under mpiexec, and mpi4py needs an MPI library:
+# install Debian's Open MPI when it is missing and this shell may (root, apt-get); otherwise say what to install.
+# Without it, `parbench list` shows mpi and mpi-pickle unavailable with the same hint.
+ensure_mpi() {
+  command -v mpiexec >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "parbench: installing Open MPI (openmpi-bin libopenmpi-dev) for the mpi strategies" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev; } >&2 ||
+      echo "parbench: installing Open MPI failed: mpi and mpi-pickle stay unavailable" >&2
+  else
+    echo "parbench: no mpiexec: mpi and mpi-pickle stay unavailable (install openmpi-bin libopenmpi-dev, or MPICH)" >&2
+  fi
+}
+
 # The stamp holds the pyproject hash and the extras installed with it; a request for extras already
 # installed (./scripts/sweep after ./scripts/test) installs nothing, a new one installs the union.
 ensure_venv() {
@@ -30,6 +44,7 @@ ensure_venv() {
     have="$(sed -n 2p "$stamp")"
   fi
   extras="$(printf '%s\n' ${have//,/ } ${want//,/ } | sort -u | paste -sd, -)"
+  case ",$extras," in *,all,*|*,mpi,*) ensure_mpi ;; esac
   if [ "$extras" != "$have" ]; then
     echo "parbench: installing parbench[$extras] into .venv (a minute or two the first time)" >&2
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ from typing import Literal, NoReturn, TypeVar
 import psutil
 import pytest
 
-from parbench.processes import live_descendants
+from parbench.processes import OWNER_ENV, alive, live_descendants, owned_by
+from parbench.results.schema import Cell, Record
 from parbench.segments import PREFIX, leftover_segments
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,3 +154,64 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
                       "--seed", "1"], timeout=SWEEP_TIMEOUT)
     assert result.rc == 0, result.err
     return QuickRun(results / "quick", result)
+
+
+def _owner_tag(proc: psutil.Process) -> str | None:
+    try:
+        return proc.environ().get(OWNER_ENV)
+    except psutil.Error:
+        return None
+
+
+def describe_alive(procs: Sequence[psutil.Process]) -> str:
+    """'pid command line' of each process still running, for an assertion message ('' when none is)."""
+    return "; ".join(f"{p.pid} {proc_text(p)}" for p in procs if alive(p) and proc_text(p) is not None)
+
+
+@dataclass(frozen=True)
+class KilledProbe:
+    """A probe SIGKILLed mid-cell by kill_probe_mid_cell: its record and what ran for the cell at that moment."""
+
+    record: Record
+    pid: int
+    processes: list[psutil.Process]
+    commands: list[str]  # the command line of each, as it was at the kill
+
+
+def kill_probe_mid_cell(cell: Cell, busy: str, settle: float = 0.0) -> KilledProbe:
+    """Measure `cell` in a real probe, as a sweep does (exec isolation, the driver's cleanup after it), and
+    SIGKILL the probe once a process it tagged as its own (parbench.processes.OWNER_ENV) has `busy` in its
+    command line, `settle` seconds later. The processes noted then are the probe's descendants and tagged ones."""
+    from parbench.runner.plan import PlannedCell
+    from parbench.runner.sweep import Limits, measure_isolated, probes
+
+    noted: list[psutil.Process] = []
+    commands: list[str] = []
+    failures: list[BaseException] = []
+
+    def look() -> int | None:
+        for proc in psutil.process_iter():
+            tag = _owner_tag(proc)
+            if tag is not None and tag.isdigit() and busy in (proc_text(proc) or ""):
+                return int(tag)
+        return None
+
+    def killer() -> None:
+        try:
+            pid = wait_until(look, 90, f"a process of the probe running {busy!r}")
+            time.sleep(settle)
+            probe = psutil.Process(pid)
+            noted.extend({p.pid: p for p in [probe, *probe.children(recursive=True), *owned_by(pid)]}.values())
+            commands.extend(proc_text(p) or "" for p in noted)
+            probe.kill()
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    with probes("exec") as (launcher, scratch):
+        record = measure_isolated(PlannedCell(cell, "distributed"), Limits(3, 1, 120), launcher, scratch)
+    thread.join(10)
+    if failures:
+        raise failures[0]
+    return KilledProbe(record, noted[0].pid, noted, commands)

@@ -109,8 +109,10 @@ def test_distributed_strategies_carry_the_cluster_mark(monkeypatch: pytest.Monke
     entries = {**registry.strategies(), "needs-gpu": Entry("needs-gpu", "x:NeedsGpu", "test", obj=NeedsGpu)}
     monkeypatch.setattr(registry, "strategies", lambda: entries)
     marked = {p.id for p in harness.strategy_params([CASE]) if any(m.name == "cluster" for m in p.marks)}
-    # dask and dispy are distributed; joblib (loky processes on this machine) and the rest are not.
-    assert marked == {f"tiny-{name}-x{n}" for name in ("needs-gpu", "dask", "dispy") for n in (1, 2)}
+    # dask, dispy, ray and the MPI ranks are distributed; joblib and mpire (processes on this machine) and the rest
+    # are not.
+    distributed = ("needs-gpu", "dask", "dispy", "ray", "mpi", "mpi-pickle")
+    assert marked == {f"tiny-{name}-x{n}" for name in distributed for n in (1, 2)}
 
 
 def test_slowdown_spec_parses_and_rejects_garbage() -> None:

@@ -17,7 +17,10 @@ WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 README = ROOT / "README.md"
 # A command invokes the repo when it runs one of its scripts or the parbench CLI from .venv.
 REPO_COMMAND = re.compile(r"^(\./scripts/|\.venv/bin/(parbench|python -m pytest)\b|parbench\b)")
-PINNED = re.compile(r"^[\w.-]+/[\w.-]+@(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
+# Its release tag, for the reader, in the comment after the SHA.
+TAGGED = re.compile(r"^\s*(?:- )?uses: [\w.-]+/[\w.-]+@[0-9a-f]{40}\s+# v\d+\.\d+\.\d+$")
+PYTHONS = ["3.11", "3.12", "3.13"]
 
 
 def workflow() -> dict[str, Any]:
@@ -48,18 +51,57 @@ def workflow_commands() -> list[str]:
     return [cmd for step in steps() if "run" in step for cmd in repo_commands(step["run"])]
 
 
-def test_workflow_has_the_three_jobs_and_tests_both_pythons() -> None:
-    """ci.yml parses as YAML and defines tests (on 3.11 and 3.12), sweep and bench jobs."""
+def test_workflow_has_its_jobs_and_tests_every_supported_python() -> None:
+    """ci.yml parses as YAML and defines tests (on 3.11, 3.12 and 3.13: every Python the classifiers name),
+    package, sweep and bench jobs."""
     jobs = workflow()["jobs"]
-    assert {"tests", "sweep", "bench"} <= set(jobs)
-    assert jobs["tests"]["strategy"]["matrix"]["python-version"] == ["3.11", "3.12"]
+    assert {"tests", "package", "sweep", "bench"} <= set(jobs)
+    assert jobs["tests"]["strategy"]["matrix"]["python-version"] == PYTHONS
+    classifiers = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["classifiers"]
+    assert [c.rsplit(" ", 1)[-1] for c in classifiers if re.fullmatch(r".* :: 3\.\d+", c)] == PYTHONS
 
 
-def test_every_action_is_pinned_to_a_full_version_or_commit() -> None:
-    """Each `uses:` names a full release tag (vX.Y.Z) or a commit SHA, never a moving major tag."""
+def test_every_action_is_pinned_to_a_commit_sha_with_its_tag() -> None:
+    """Each `uses:` names a commit SHA (a tag can be moved to other code; a SHA cannot), its release tag in a
+    comment after it."""
     used = [step["uses"] for step in steps() if "uses" in step]
     assert used
     assert [u for u in used if not PINNED.match(u)] == []
+    lines = [line for line in WORKFLOW.read_text().splitlines() if "uses:" in line]
+    assert len(lines) == len(used)
+    assert [line for line in lines if not TAGGED.match(line)] == []
+
+
+def test_every_setup_python_caches_pip_downloads() -> None:
+    """Every setup-python step caches pip's downloads, keyed on pyproject.toml (where the dependencies are)."""
+    setups = [step for step in steps() if str(step.get("uses", "")).startswith("actions/setup-python@")]
+    assert len(setups) == len(workflow()["jobs"])
+    assert all(step["with"]["cache"] == "pip" and step["with"]["cache-dependency-path"] == "pyproject.toml"
+               for step in setups)
+
+
+def test_the_package_job_builds_checks_and_installs_the_distributions() -> None:
+    """The package job runs scripts/package-check: sdist, wheel built from it, twine check --strict, the wheel
+    installed in a fresh venv and run there."""
+    job = workflow()["jobs"]["package"]
+    assert [cmd for step in job["steps"] if "run" in step for cmd in repo_commands(step["run"])] == [
+        "./scripts/package-check"]
+    script = (ROOT / "scripts" / "package-check").read_text()
+    for needed in ("-m build", "twine check --strict", "-m venv", "pip install", "parbench\" --version"):
+        assert needed in script
+
+
+def test_tox_has_an_env_per_supported_python_and_documents_every_env() -> None:
+    """tox.ini's envlist runs the suite on py311, py312 and py313 (and lint); the comment above it names every
+    environment, bench and bench-baseline included."""
+    text = (ROOT / "tox.ini").read_text()
+    envlist = re.search(r"^envlist = (.+)$", text, re.MULTILINE)
+    assert envlist is not None
+    assert [e.strip() for e in envlist.group(1).split(",")] == ["py311", "py312", "py313", "lint"]
+    header = text[: text.index("[tox]")]
+    sections = re.findall(r"^\[testenv:([\w-]+)\]$", text, re.MULTILINE)
+    assert set(sections) == {"tests", "lint", "bench", "bench-baseline"}
+    assert [name for name in [*sections, "py311", "py312", "py313"] if name not in header] == []
 
 
 def test_every_repo_command_in_the_workflow_is_documented_in_the_readme() -> None:
@@ -70,6 +112,7 @@ def test_every_repo_command_in_the_workflow_is_documented_in_the_readme() -> Non
                              ".venv/bin/python -m pytest bench --benchmark-disable -q",  # tests job: bench smoke
                              "./scripts/sweep --preset quick --run-id ci",  # sweep job
                              ".venv/bin/parbench report results/ci --format md",  # sweep job: summary
+                             "./scripts/package-check",  # package job
                              "./scripts/bench-gate --save-if-missing"}  # bench job
     assert [cmd for cmd in commands if cmd not in readme] == []
 
@@ -145,5 +188,5 @@ def test_the_scripts_ci_calls_never_end_green_on_their_own() -> None:
     not print a note and pass (scripts/sweep once did, while `parbench sweep` was being written)."""
     commands = workflow_commands() + repo_commands((ROOT / ".ci" / "run").read_text())
     scripts = {ROOT / cmd.split()[0] for cmd in commands if cmd.startswith("./scripts/")}
-    assert {s.name for s in scripts} == {"test", "sweep", "bench-gate"}
+    assert {s.name for s in scripts} == {"test", "sweep", "bench-gate", "package-check"}
     assert [s.name for s in scripts if re.search(r"\bexit 0\b", s.read_text())] == []

@@ -3,9 +3,11 @@ wrong secret, and nothing left behind."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -234,3 +236,38 @@ def test_a_secret_that_looks_like_a_flag_still_reaches_the_node(tmp_path: Path) 
     assert raw["status"] == "OK"
     assert [s["result"] for s in raw["samples"]] == [140, 140]
     assert [(n["address"], n["jobs_done"]) for n in raw["extra"]["nodes"]] == [(str(nodes[0].address), 16)]
+
+
+def _inet_sockets(proc: psutil.Process) -> set[tuple[str, str]]:
+    """(kind, local ip) of the process's TCP listening and UDP sockets."""
+    try:
+        found = proc.net_connections(kind="inet")
+    except psutil.Error:
+        return set()
+    return {("udp" if c.type == socket.SOCK_DGRAM else "tcp", c.laddr.ip) for c in found
+            if c.type == socket.SOCK_DGRAM or c.status == psutil.CONN_LISTEN}
+
+
+def test_embedded_cluster_binds_loopback_only_and_shows_no_secret() -> None:
+    """While the embedded cluster serves: every listening TCP and every UDP socket of its nodes (and their job
+    processes) and of the client is bound to a loopback address (no 255.255.255.255 broadcast socket), and the
+    secret is in no process's command line (it reaches the nodes in an owner-only config file)."""
+    workload = get_workload("delayed-square").from_params({"size": 4, "delay": 0.01})
+    before = _inet_sockets(psutil.Process())
+    strategy = DispyStrategy(Context(workload, None, 2, None, {"cluster_timeout": 30}))
+    try:
+        strategy.setup()
+        nodes = [psutil.Process(node.pid) for node in strategy.local or []]
+        assert nodes
+        configs = list(Path(str(strategy.root)).glob("*.cfg"))
+        assert configs and all(c.stat().st_mode & 0o077 == 0 for c in configs)
+        secret = next(line.split(" = ", 1)[1] for line in configs[0].read_text().splitlines()
+                      if line.startswith("secret = "))
+        family = [*nodes, *(k for n in nodes for k in n.children(recursive=True))]
+        sockets = set().union(*(_inet_sockets(p) for p in family)) | (_inet_sockets(psutil.Process()) - before)
+        assert {kind for kind, _ in sockets} == {"tcp", "udp"}
+        assert all(ipaddress.ip_address(ip).is_loopback for _, ip in sockets), sockets
+        commands = [proc_text(p) or "" for p in psutil.process_iter()]
+        assert not [c for c in commands if secret in c]
+    finally:
+        strategy.teardown()

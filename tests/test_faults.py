@@ -22,7 +22,7 @@ MARKERS_ENV = "PBPLUGIN_MARKERS"  # pbplugin's: where its faulty workload marks 
 pytestmark = pytest.mark.slow
 
 FAULTY_STRATEGIES = ["process-pipe", "process-queue", "value-lock", "manager", "mp-array", "shared-array",
-                     "shared-memory", "pool-map", "process-pool-executor", "threads", "thread-pool"]
+                     "shared-memory", "pool-map", "process-pool-executor", "mpire", "threads", "thread-pool"]
 
 
 def _run_faulty(env: dict[str, str], strategy: str, mode: str) -> tuple[int, dict, str]:
@@ -44,7 +44,7 @@ def test_worker_that_raises_fails_the_run_cleanly(plugin_env: dict[str, str], st
 
 
 @pytest.mark.parametrize("strategy", ["process-pipe", "shared-array", "shared-memory", "pool-map",
-                                      "process-pool-executor"])
+                                      "process-pool-executor", "mpire"])
 def test_worker_killed_by_sigkill_is_named(plugin_env: dict[str, str], strategy: str) -> None:
     """A SIGKILLed worker becomes a clear error (no hang), and its segments are still removed."""
     rc, record, _ = _run_faulty(plugin_env, strategy, "kill")

@@ -82,12 +82,19 @@ def test_foreign_time_is_never_negative_and_forgives_one_tick_per_cpu() -> None:
 
     neighbours = Neighbours([0, 1])
     idle = Snapshot(((0, 0), (0, 0)), 0)
+    busy = 2 * _TICK_NS  # a window in which our tree kept both CPUs busy
     # One tick in each of the two fields that moved: rounding, not a neighbour.
-    assert neighbours.foreign_ns(idle, Snapshot(((1, 0), (0, 1)), 0), own_cpu_ns=0) == 0
-    # Five ticks on CPU 0's user field, one of them ours and one forgiven: three foreign.
-    assert neighbours.foreign_ns(idle, Snapshot(((5, 0), (0, 0)), 0), own_cpu_ns=_TICK_NS) == 3 * _TICK_NS
-    # The run-queue witness counts as it is, and our own CPU time never makes the figure negative.
-    assert neighbours.foreign_ns(idle, Snapshot(((0, 0), (0, 0)), 7), own_cpu_ns=10**9) == 7
+    assert neighbours.foreign_ns(idle, Snapshot(((1, 0), (0, 1)), 0), own_cpu_ns=busy, wall_ns=_TICK_NS) == 0
+    # Seven ticks on CPU 0's user field, two of them ours and one forgiven: four foreign.
+    seven = Snapshot(((7, 0), (0, 0)), 0)
+    assert neighbours.foreign_ns(idle, seven, own_cpu_ns=busy, wall_ns=_TICK_NS) == 4 * _TICK_NS
+    # The same neighbour while a kernel that waits slept through 90% of the window: a tenth of it competed with
+    # it; a CPU-bound kernel counts it whole.
+    quiet_sleeper = neighbours.foreign_ns(idle, seven, own_cpu_ns=busy, wall_ns=10 * _TICK_NS, cpu_bound=False)
+    assert quiet_sleeper == int(4 * _TICK_NS * 0.1)
+    assert neighbours.foreign_ns(idle, seven, own_cpu_ns=busy, wall_ns=10 * _TICK_NS) == 4 * _TICK_NS
+    # The run-queue witness counts whole, and our own CPU time never makes the figure negative.
+    assert neighbours.foreign_ns(idle, Snapshot(((0, 0), (0, 0)), 7), own_cpu_ns=10**9, wall_ns=1) == 7
 
 
 @pytest.mark.slow

@@ -70,3 +70,24 @@ def test_asking_for_the_broken_plugin_is_a_clear_error(plugin_env: dict[str, str
     result = run_cli(["run", "--strategy", "broken"], env=plugin_env)
     assert result.rc == 2
     assert result.err.count("\n") == 1 and "is broken" in result.err
+
+
+def test_a_plugin_strategy_without_run_is_listed_as_broken_and_refused(plugin_env: dict[str, str]) -> None:
+    """A BaseStrategy subclass that does not define run() (it would inherit the NotImplementedError placeholder)
+    is listed as broken, saying it lacks run, and `run` refuses it in one line, exit 2: never an internal error."""
+    listed = run_cli(["list", "--json"], env=plugin_env)
+    hollow = {s["name"]: s for s in json.loads(listed.out)["strategies"]}["hollow"]
+    assert hollow["available"] is False and "missing run" in hollow["reason"]
+    named = run_cli(["run", "--strategy", "hollow", "--workers", "1"], env=plugin_env)
+    assert named.rc == 2, named.err
+    assert named.err.count("\n") == 1 and "'hollow' is broken" in named.err and "missing run" in named.err
+
+
+def test_a_plugin_strategy_that_raises_is_blamed_not_parbench(plugin_env: dict[str, str]) -> None:
+    """An unexpected exception from a plugin's run() fails the run naming the plugin (exit 1), not as an
+    internal error of parbench (exit 3)."""
+    result = run_cli(["run", "--strategy", "raiser", "--workers", "1", "--repeat", "1", "--warmup", "0"],
+                     env=plugin_env)
+    assert result.rc == 1, result.err
+    assert "plugin strategy 'raiser' (plugin pbplugin) raised ValueError: a bug in the plugin" in result.err
+    assert "internal error" not in result.err and "Traceback" not in result.err

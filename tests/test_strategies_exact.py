@@ -12,8 +12,8 @@ from parbench.runner.cells import make_cell
 from parbench.runner.measure import measure
 from parbench.segments import leftover_segments
 
-# The cluster and peer strategies (dispy, dask, joblib) have their own tests against real daemons.
-PEERS = ("dispy", "dask", "joblib")
+# The cluster and peer strategies (dispy, dask, joblib, ray, mpi) have their own tests against real daemons.
+PEERS = ("dispy", "dask", "joblib", "ray", "mpi", "mpi-pickle")
 LOCAL = [name for name in registry.BUILTIN_STRATEGIES if name not in PEERS]
 PROCESS = [n for n in LOCAL if registry.get_strategy(n).uses_start_method]
 IN_PROCESS = [n for n in LOCAL if not registry.get_strategy(n).uses_start_method]

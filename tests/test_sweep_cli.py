@@ -11,6 +11,7 @@ import pytest
 
 import parbench
 from conftest import run_cli
+from parbench.results.schema import SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def test_bad_toml_error_names_the_key(tmp_path: Path) -> None:
 
 def test_dry_run_prints_every_planned_cell_and_an_estimate_and_writes_nothing(results: Path) -> None:
     """--dry-run lists each cell with its estimate, notes skipped names, and measures nothing."""
-    result = run_cli(["sweep", "--dry-run", "--results", str(results), "--seed", "3"])
+    result = run_cli(["sweep", "--dry-run", "--rounds", "2", "--results", str(results), "--seed", "3"])
     assert result.rc == 0, result.err
     lines = result.out.splitlines()
     # "232 cells x 2 rounds = 464 visits (8 sequential baselines), ...": every visit is listed.
@@ -95,7 +96,7 @@ def test_small_sweep_writes_meta_and_records_pins_cpus_and_shows_the_gil(results
     assert "run folder:" in result.out and "Speedup vs sequential" in result.out
     run = results / "small"
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["schema_version"] == 1 and meta["finished"]
+    assert meta["schema_version"] == SCHEMA_VERSION and meta["finished"]
     assert {"cpu", "memory", "python", "packages", "git", "load_average"} <= set(meta["environment"])
     # The sweep ran on this interpreter: the GIL is on unless a free-threaded build turned it off.
     assert meta["environment"]["python"]["gil_enabled"] is getattr(sys, "_is_gil_enabled", lambda: True)()

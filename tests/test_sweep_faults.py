@@ -8,19 +8,21 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from conftest import proc_text, run_cli, wait_until
+from conftest import proc_text, run_cli, skip_unless_no_skip, wait_until
 from parbench.processes import is_lifetime_helper
 from parbench.results.schema import Cell
 from parbench.runner.plan import PlannedCell, make_plan
 from parbench.runner.spec import ParamFlag, build_spec
 from parbench.runner.sweep import Limits, measure_isolated, probes
 from parbench.segments import leftover_segments
+from parbench.strategies.optional import installed
 
 PROBE = "parbench.runner.probe"
 
@@ -28,13 +30,14 @@ PROBE = "parbench.runner.probe"
 class Sweep:
     """`parbench sweep` running in the background, with its output in files."""
 
-    def __init__(self, results: Path, args: list[str]) -> None:
+    def __init__(self, results: Path, args: list[str], env: dict[str, str] | None = None) -> None:
         self.results = results
         self.log = results.parent / "sweep.log"
         with self.log.open("w") as log:
             rounds = [] if "--rounds" in args else ["--rounds", "1"]
             self.proc = subprocess.Popen([sys.executable, "-m", "parbench", "sweep", "--results", str(results),
-                                          "--run-id", "r", *rounds, *args], stdout=log, stderr=subprocess.STDOUT)
+                                          "--run-id", "r", *rounds, *args], stdout=log, stderr=subprocess.STDOUT,
+                                         env=env)
 
     def probes(self) -> list[psutil.Process]:
         """The running probes: forked by the probe server (or, with --isolation exec, started by the sweep)."""
@@ -197,3 +200,112 @@ def test_a_probe_that_dies_with_a_traceback_is_crashed_with_its_stderr_tail() ->
     assert record.status == "CRASHED"
     assert "exited with code 1" in str(record.error)
     assert "UserError" in str(record.error) and "lots" in str(record.error)
+
+
+def _wchan(proc: psutil.Process) -> str:
+    try:
+        return Path(f"/proc/{proc.pid}/wchan").read_text()
+    except OSError:
+        return ""
+
+
+def _pool_workers(sweep: Sweep) -> list[psutil.Process]:
+    """The probe's worker processes (its children but multiprocessing's and loky's helpers)."""
+    found = []
+    for probe in sweep.probes():
+        with_cmd = [(k, proc_text(k)) for k in probe.children()]
+        found += [k for k, cmd in with_cmd if cmd is not None and not is_lifetime_helper(cmd)]
+    return found
+
+
+# Where a worker is when it is killed: in a task (the cell's delayed-square items sleep), or idle, blocked
+# reading the pool's task queue (a blocking read, or loky's poll with a timeout), which it does holding the
+# queue's read lock (the kill that hung Pool.terminate).
+BUSY, IDLE = ("hrtimer_nanosleep",), ("pipe_read", "poll")
+KILL_MOMENTS = {"warmup": (BUSY, 0.0), "mid-map": (BUSY, 0.9), "idle-between-tasks": (IDLE, 0.9)}
+
+
+def _in(state: tuple[str, ...], proc: psutil.Process) -> bool:
+    return any(where in _wchan(proc) for where in state)
+
+
+def _victim(sweep: Sweep, state: tuple[str, ...], after: float) -> psutil.Process:
+    """The first worker seen in `state` at least `after` seconds after a worker was first seen in a task."""
+    first_task = wait_until(lambda: [w for w in _pool_workers(sweep) if _in(BUSY, w)], 60, "a worker in a task")
+    assert first_task
+    started = time.monotonic()
+
+    def look() -> psutil.Process | None:
+        if time.monotonic() - started < after:
+            return None
+        return next((w for w in _pool_workers(sweep) if _in(state, w)), None)
+    return wait_until(look, 30, f"a worker in {state}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", list(KILL_MOMENTS))
+@pytest.mark.parametrize("strategy", ["pool-map", "process-pool-executor", "joblib"])
+def test_a_pool_worker_killed_in_a_sweep_is_crashed_with_its_pid_and_signal_within_10_s(
+        sweep: Callable[..., Sweep], strategy: str, moment: str) -> None:
+    """SIGKILL to one worker of a pool-like strategy, in a task or idle on the task queue, during the warmup or a
+    timed repeat: the sweep records CRASHED naming that worker's pid and SIGKILL within 10 s, not a TIMEOUT."""
+    if strategy == "joblib" and not installed("joblib"):
+        skip_unless_no_skip("joblib is not installed")
+    running = sweep(["--workloads", "delayed-square", "--sizes", "3", "--delay", "0.2", "--strategies", strategy,
+                     "--workers", "2", "--repeat", "6", "--warmup", "1", "--timeout", "60"])
+    state, after = KILL_MOMENTS[moment]
+    victim = _victim(running, state, after)
+    family = [*victim.parent().children(recursive=True)] if victim.parent() else []
+    os.kill(victim.pid, signal.SIGKILL)
+    mine = wait_until(lambda: [r for r in running.records() if r["cell"]["strategy"] == strategy], 10,
+                      "the crashed cell's record")
+    assert mine[0]["status"] == "CRASHED", mine[0]["error"]
+    assert f"pid {victim.pid} was killed by SIGKILL" in str(mine[0]["error"])
+    assert running.finish() == 1
+    assert wait_until(lambda: _gone(family), 10, "the crashed cell's workers to go")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("isolation", ["fork", "exec"])
+def test_a_killed_driver_leaves_no_probe_running_and_the_next_sweep_removes_its_scratch(
+        tmp_path: Path, isolation: str) -> None:
+    """SIGKILL to the sweep driver mid-cell (a cell that would hang for hours): its probe and the probe's pool
+    workers stop within seconds instead of running on with no deadline, and the next sweep (--resume) removes
+    the dead driver's parbench-probe-* scratch folder."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    results = tmp_path / "results"
+    flags = {"workloads": "delayed-square", "strategies": "pool-map", "workers": "2", "repeat": "1", "warmup": "0",
+             "rounds": "1"}
+    seed = _seed_putting_first("pool-map", flags, [ParamFlag("--sizes", "size", ("2",)),
+                                                   ParamFlag("--delay", "delay", ("1000",))])
+    running = Sweep(results, ["--workloads", "delayed-square", "--sizes", "2", "--delay", "1000", "--strategies",
+                              "pool-map", "--workers", "2", "--repeat", "1", "--warmup", "0", "--timeout", "600",
+                              "--isolation", isolation, "--seed", str(seed)], env=env)
+    driver = running.proc
+    try:
+        probe = wait_until(lambda: [p for p in running.probes() if len(p.children()) >= 2], 60,
+                           "the pool-map probe with its 2 workers")[0]
+        family = [probe, *probe.children(recursive=True)]
+        assert [p.name for p in scratch.glob(f"parbench-probe-{driver.pid}-*")]
+        driver.kill()
+        driver.wait()
+        assert wait_until(lambda: _gone(family), 15, "the orphaned probe and its workers to stop")
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    dead = list(scratch.glob(f"parbench-probe-{driver.pid}-*"))
+    assert dead  # left behind: nothing ran to remove it
+    resumed = subprocess.Popen([sys.executable, "-m", "parbench", "sweep", "--resume", "r", "--results", str(results)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: not any(p.exists() for p in dead), 60, "the dead driver's scratch folder to go")
+        resumed.send_signal(signal.SIGINT)  # the resumed cell would hang too: stop it
+        assert resumed.wait(60) == 130
+    finally:
+        if resumed.poll() is None:
+            resumed.kill()
+            resumed.wait()
+    assert not list(scratch.glob("parbench-probe-*"))

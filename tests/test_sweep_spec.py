@@ -124,3 +124,14 @@ def test_resolved_spec_round_trips_through_its_dict() -> None:
 
     spec = build_spec("quick", None, {"seed": "5"})
     assert spec_from_dict(spec.to_dict()) == spec
+
+
+def test_quiet_wait_comes_from_toml_or_flag_and_rejects_negatives(tmp_path: Path) -> None:
+    """quiet-wait (TOML) and --quiet-wait: seconds, 0 by default, a negative value one line naming its source."""
+    assert build_spec("quick", None, {}).quiet_wait == 0.0
+    config = tmp_path / "sweep.toml"
+    config.write_text("quiet-wait = 7.5\n")
+    assert build_spec(None, config, {}).quiet_wait == 7.5
+    assert build_spec(None, config, {"quiet-wait": "3"}).quiet_wait == 3.0
+    with pytest.raises(UserError, match="--quiet-wait: must be between 0"):
+        build_spec("quick", None, {"quiet-wait": "-1"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +65,8 @@ class Param:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    # Any further check of a parsed value: returns what is wrong with it, or None.
+    check: Callable[[Any], str | None] | None = None
 
     def parse(self, raw: object, owner: str) -> Any:
         what = f"{owner}: {self.name}"
@@ -85,6 +87,9 @@ class Param:
             raise UserError(f"{what}: must be >= {self.minimum:g}, got {value!r}")
         if self.maximum is not None and value > self.maximum:
             raise UserError(f"{what}: must be <= {self.maximum:g}, got {value!r}")
+        problem = self.check(value) if self.check is not None else None
+        if problem:
+            raise UserError(f"{what}: {problem}")
 
     def describe(self) -> str:
         extra = f" one of {'|'.join(self.choices)}" if self.choices else ""

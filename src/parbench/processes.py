@@ -3,11 +3,26 @@
 multiprocessing's resource tracker and fork server, and loky's resource tracker (joblib), live as long as
 the process that started them and exit with it: a test session or a bench run that used them still has
 them at its end, by design. Anything else still alive then was left behind.
+
+Engines that start daemons of their own (Ray's raylet and workers, MPI ranks under mpiexec) put them in new
+process groups or sessions, and a probe killed by SIGKILL leaves them orphaned before the driver has noted
+them. Such strategies start their helpers with OWNER_ENV set to the probe's pid: every process inheriting
+that environment can then be found, and killed, by the pid of the process that owned it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
 import psutil
+
+OWNER_ENV = "PARBENCH_OWNER"
+SCRATCH_PREFIX = "parbench-"
 
 LIFETIME_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver",
                     "loky.backend.resource_tracker")
@@ -43,3 +58,44 @@ def live_descendants(proc: psutil.Process | None = None) -> list[psutil.Process]
     except psutil.Error:
         return []
     return [child for child in children if _left_behind(child)]
+
+
+def _owner_of(proc: psutil.Process) -> str | None:
+    try:
+        return proc.environ().get(OWNER_ENV)
+    except psutil.Error:  # exited, or not ours to read
+        return None
+
+
+def owned_by(owner: int) -> list[psutil.Process]:
+    """Live processes started with OWNER_ENV=`owner` in their environment (`owner` itself excluded)."""
+    tag = str(owner)
+    return [proc for proc in psutil.process_iter() if proc.pid != owner and _owner_of(proc) == tag and alive(proc)]
+
+
+@contextlib.contextmanager
+def environment(changes: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for what this process starts meanwhile; restored afterwards."""
+    saved = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def scratch_dir(tag: str) -> Path:
+    """A fresh folder for an engine's files, named after this process so a driver can remove it by pid."""
+    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{tag}-{os.getpid()}-"))
+
+
+def remove_scratch(owner: int) -> list[str]:
+    """Remove every scratch folder process `owner` made (any tag); returns their names."""
+    found = [p for p in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-{owner}-*") if p.is_dir()]
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in found]

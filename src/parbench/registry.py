@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from parbench.errors import UserError
 from parbench.params import did_you_mean
-from parbench.strategies.base import Strategy
+from parbench.strategies.base import BaseStrategy, Strategy
 from parbench.workloads.base import Workload
 
 T = TypeVar("T")
@@ -46,6 +46,10 @@ BUILTIN_STRATEGIES: dict[str, str] = {
     "dispy": "parbench.strategies.dispy_cluster:DispyStrategy",
     "dask": "parbench.strategies.dask_cluster:DaskStrategy",
     "joblib": "parbench.strategies.joblib_loky:JoblibStrategy",
+    "mpire": "parbench.strategies.mpire_pool:MpireStrategy",
+    "ray": "parbench.strategies.ray_cluster:RayStrategy",
+    "mpi": "parbench.strategies.mpi_ranks:MpiStrategy",
+    "mpi-pickle": "parbench.strategies.mpi_ranks:MpiPickleStrategy",
 }
 
 
@@ -88,6 +92,9 @@ def _missing(obj: Any, protocol: type, kind: str) -> str | None:
 
 
 def _check_strategy(obj: Any) -> str | None:
+    # BaseStrategy's run() is a placeholder that raises NotImplementedError: inheriting it is lacking run.
+    if isinstance(obj, type) and issubclass(obj, BaseStrategy) and obj.run is BaseStrategy.run:
+        return "not a strategy (missing run: it inherits BaseStrategy's placeholder)"
     return _missing(obj, Strategy, "strategy")
 
 
@@ -138,6 +145,16 @@ def get_strategy(name: str) -> type[Strategy]:
         entry: Entry[type[Strategy]] = _builtin(name, BUILTIN_STRATEGIES[name], _check_strategy)
         return _get({name: entry}, "strategy", name)
     return _get(strategies(), "strategy", name)
+
+
+def plugin_origin(strategy: str, workload: str) -> str | None:
+    """'plugin strategy NAME (plugin DIST)' when a cell's strategy or workload comes from a plugin, else None:
+    what to blame when one of them fails in a way parbench's own never should."""
+    if strategy not in BUILTIN_STRATEGIES:
+        return f"plugin strategy {strategy!r} ({strategies()[strategy].origin})"
+    if workload not in BUILTIN_WORKLOADS:
+        return f"plugin workload {workload!r} ({workloads()[workload].origin})"
+    return None
 
 
 def get_workload(name: str) -> type[Workload]:

@@ -35,3 +35,23 @@ def remove_segments(owner: int) -> list[str]:
         except FileNotFoundError:
             pass
     return removed
+
+
+def remove_orphaned_segments() -> list[str]:
+    """Unlink the segments whose owner process is gone (a probe killed outright): nobody else ever will."""
+    removed = []
+    for path in leftover_segments():
+        owner = path.name[len(PREFIX):].split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            removed += remove_segments(int(owner))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -29,7 +29,10 @@ OPTION_FLAGS: tuple[tuple[str, str], ...] = (
     ("dispy_host", "dispy: address this client listens on, reachable from the nodes"),
     ("dispy_port", "dispy: TCP port this client listens on for results (default: a free one)"),
     ("dask_scheduler", "dask: address of a running scheduler (default: start a LocalCluster)"),
-    ("cluster_timeout", "dispy / dask: seconds to wait for nodes or workers, and for the next job (default: 60)"),
+    ("ray_address", "ray: HOST:PORT of a running Ray head (default: start Ray on this machine)"),
+    ("mpi_hosts", "mpi / mpi-pickle: an MPI hostfile of the machines to run ranks on (default: this machine)"),
+    ("cluster_timeout", "dispy / dask / ray / mpi: seconds to wait for nodes, workers or ranks, and for the next "
+                        "job (default: 60)"),
 )
 
 

@@ -134,6 +134,9 @@ def main(args: argparse.Namespace) -> int:
 
     _check(args)
     base, new = open_run(args.base), open_run(args.new)  # each refuses a schema version it cannot read
+    if base.path.resolve() == new.path.resolve():
+        # A run against itself compares every sample with itself: "0 regressed" would be a vacuous pass.
+        raise UserError(f"{args.base} and {args.new} are the same run ({base.path.resolve()}): compare two runs")
     comparison = compare_runs(base.frame, new.frame, args.factor, args.alpha, args.absolute, paired=not args.raw)
     if not comparison.cells:
         raise UserError(f"{base.path} and {new.path} have no cell in common: nothing to compare")

@@ -57,12 +57,20 @@ def check_writable(target: Path) -> None:
         raise UserError(f"cannot write to {folder}: {exc.strerror or exc}") from None
 
 
+def _umask() -> int:
+    current = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(current)
+    return current
+
+
 def write_atomically(target: Path, text: str) -> None:
-    """Replace `target` in one step: a reader (a browser refreshing) never sees half a report."""
+    """Replace `target` in one step: a reader (a browser refreshing) never sees half a report. The file gets
+    the mode any new file gets here (0644 under the usual umask), not mkstemp's private 0600."""
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
         os.replace(tmp, target)
     except OSError as exc:
         raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None

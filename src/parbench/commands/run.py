@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.markup import escape
 
+from parbench import registry
 from parbench.commands.common import add_option_flags, add_param_flags, options_from, params_from
 from parbench.cpus import usable_cpus
-from parbench.errors import UserError
+from parbench.errors import StrategyError, UserError
 from parbench.params import parse_int
 from parbench.results.schema import Cell, Record, Sample
 from parbench.runner.cells import make_cell
@@ -78,7 +80,34 @@ def _summary(record: Record) -> str:
     verdict = {"OK": "[green]OK[/]", "WRONG": f"[bold red]WRONG[/] ({len(record.wrong)} repeat(s) off)"}.get(
         record.status, f"[bold red]{record.status}[/]")
     return (f"median {fmt_duration(median)} over {len(walls)} repeat(s) | setup {fmt_duration(record.setup_ns)}"
-            f" | teardown {fmt_duration(record.teardown_ns)} | expected {record.expected} | {verdict}")
+            f" | teardown {fmt_duration(record.teardown_ns)} | expected {record.expected} | {verdict}"
+            + _paired(record))
+
+
+def _paired(record: Record) -> str:
+    """The speedup over the sequential reference paired with each repeat (runner.measure), with its CI."""
+    refs = {s.index: s.wall_ns for s in record.timed_reference}
+    ratios = [refs[s.index] / s.wall_ns for s in record.timed if s.index in refs and s.wall_ns]
+    if not ratios or record.status != "OK":
+        return ""
+    import numpy as np
+
+    from parbench.analysis.stats import median_ci
+
+    low, high = median_ci(np.array(ratios))
+    return (f"\npaired speedup vs sequential {statistics.median(ratios):.2f}x (95% CI {low:.2f}-{high:.2f}) over "
+            f"{len(ratios)} pair(s), {record.contaminated or 0} disturbed by other tenants")
+
+
+def _measure(cell: Cell, repeat: int, warmup: int, on_sample: Callable[[Sample], None] | None) -> Record:
+    """measure(), with a plugin's unexpected exception blamed on the plugin (exit 1), not on parbench (exit 3)."""
+    try:
+        return measure(cell, repeat, warmup, on_sample)
+    except Exception as exc:
+        origin = registry.plugin_origin(cell.strategy, cell.workload)
+        if origin is None or isinstance(exc, UserError | StrategyError):
+            raise
+        raise StrategyError(f"{origin} raised {type(exc).__name__}: {exc}") from exc
 
 
 def main(args: argparse.Namespace) -> int:
@@ -89,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
         console.print(f"[bold]{escape(cell.label())}[/]")
         console.print(_header())
         on_sample = lambda s: console.print(_row(s, cell.workers))  # noqa: E731
-    record = measure(cell, repeat, warmup, on_sample)
+    record = _measure(cell, repeat, warmup, on_sample)
     if record.status == "UNAVAILABLE":
         raise UserError(f"{cell.strategy} cannot run here: {record.error}")
     if args.json:

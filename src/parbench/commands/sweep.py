@@ -8,6 +8,7 @@ before anything is written; Ctrl-C keeps every finished cell and says how to --r
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
@@ -40,6 +41,7 @@ HELP = "measure workloads x sizes x strategies x workers, each cell in a fresh p
 SPEC_FLAGS = ("workloads", "strategies", "workers", "start_methods", "repeat", "warmup", "rounds", "timeout",
               "seed", "isolation", "quiet_wait")
 PARAM_FLAGS = (("sizes", "size"), ("kernels", "kernel"), ("delay", "delay"))
+DEFAULT_RESULTS = Path("results")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,11 +73,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--isolation", choices=ISOLATIONS, help="fork (default): each probe forked from a probe server "
                      "with parbench loaded; exec: a new interpreter per cell (slower; new memory layout each time)")
     where = parser.add_argument_group("where")
-    where.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
+    where.add_argument("--results", type=_folder, help="results folder (default: results)")
     where.add_argument("--run-id", help="name of the run folder (default: the date and time, YYYYmmdd-HHMMSS)")
-    where.add_argument("--resume", metavar="RUN_ID", help="measure the cells a run is missing (its spec is kept)")
+    where.add_argument("--resume", metavar="RUN", help="measure the cells a run is missing (its spec is kept): its id "
+                                                     "in the results folder, or the path of its folder")
     where.add_argument("--dry-run", action="store_true",
                        help="print the planned cells and an estimate; measure nothing")
+
+
+def _folder(text: str) -> Path:
+    """A folder argument: an empty one would silently mean the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, got an empty string")
+    return Path(text)
+
+
+def _results(args: argparse.Namespace) -> Path:
+    return args.results if args.results is not None else DEFAULT_RESULTS
+
+
+def _resume_target(args: argparse.Namespace) -> tuple[Path, str]:
+    """The results folder and run id that --resume names: an id (in --results) or a run folder's path."""
+    given = str(args.resume)
+    if "/" not in given and os.sep not in given:
+        return _results(args), given
+    path = Path(given)
+    if args.results is not None and path.parent.resolve() != args.results.resolve():
+        raise UserError(f"--resume {given} is not in --results {args.results}: give one of them")
+    return path.parent, path.name
 
 
 def _param_flags(args: argparse.Namespace) -> list[ParamFlag]:
@@ -136,13 +161,14 @@ def _minutes(seconds: float) -> str:
 
 
 def _new_store(args: argparse.Namespace) -> RunStore:
+    results = _results(args)
     if args.run_id is not None:
-        return RunStore.check_new(args.results, args.run_id)
+        return RunStore.check_new(results, args.run_id)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for suffix in ("", *(f"-{i}" for i in range(2, 100))):
-        if not (args.results / f"{stamp}{suffix}").exists():
-            return RunStore.check_new(args.results, stamp + suffix)
-    raise UserError(f"too many runs named {stamp}-* in {args.results}")
+        if not (results / f"{stamp}{suffix}").exists():
+            return RunStore.check_new(results, stamp + suffix)
+    raise UserError(f"too many runs named {stamp}-* in {results}")
 
 
 def _meta(store: RunStore, spec: SweepSpec, cells: Sequence[PlannedCell], notes: Sequence[str],
@@ -177,19 +203,24 @@ def _resume(args: argparse.Namespace, console: Console) -> int:
     given += [f"--{attr}" for attr, _ in PARAM_FLAGS if getattr(args, attr)] + (["--param"] if args.param else [])
     if given or args.dry_run:
         raise UserError(f"--resume continues a run with its own spec: drop {', '.join(given or ['--dry-run'])}")
-    store = RunStore.existing(args.results, args.resume)
-    meta = store.meta()
+    store = RunStore.existing(*_resume_target(args))
+    meta = store.checked_meta()
     if meta.get("schema_version") != SCHEMA_VERSION:
         raise UserError(f"--resume: run {args.resume!r} has schema_version {meta.get('schema_version')!r}; "
                         f"this parbench writes {SCHEMA_VERSION}")
-    cells = [PlannedCell.from_dict(c) for c in meta["plan"]["cells"]]
-    if store.drop_torn_tail():
-        console.print("[yellow]note:[/] dropped a half-written last record", highlight=False)
-    done = {(r.cell.key(), r.visit) for r in store.records()}
+    try:
+        cells = [PlannedCell.from_dict(c) for c in meta["plan"]["cells"]]
+        limits = _limits(spec_from_dict(meta["spec"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"--resume: {store.path}/meta.json has no usable plan ({exc!r})") from None
+    done = {(r.cell.key(), r.visit) for r in store.checked_records()}  # validated before anything is changed
+    kept = store.drop_torn_tail()
+    if kept is not None:
+        console.print(f"[yellow]note:[/] dropped a half-written last record (the file as it was: {kept})",
+                      highlight=False)
     todo = [c for c in cells if c.visit_key() not in done]
     meta["resumes"].append({"at": now_iso(), "command": sys.argv, "cells": len(todo)})
     store.write_meta(meta)
-    limits = _limits(spec_from_dict(meta["spec"]))
     console.print(f"run {store.path}: {len(cells) - len(todo)} of {len(cells)} visits done, {len(todo)} to go",
                   highlight=False)
     estimates = _estimates(todo, limits, meta.get("calibration"))

@@ -135,6 +135,10 @@ def run_notices(run: OpenedRun) -> list[Notice]:
     if missing:
         found.append(Notice("missing", "run", f"{len(missing)} of {len(planned)} planned cells have no record "
                             f"(interrupted? finish it with parbench sweep --resume {run.run_id})"))
+    if run.torn:
+        found.append(Notice("torn record", "run", "the last line of records.jsonl was cut mid-write (the sweep was "
+                            f"killed while writing it): that record is left out; parbench sweep --resume {run.run_id} "
+                            "measures its cell again"))
     if not meta.get("calibration"):
         found.append(Notice("note", "run", "no calibration in meta.json: overheads are not explained"))
     return found

@@ -21,7 +21,8 @@ from parbench import __version__
 from parbench.cpus import usable_cpus
 from parbench.segments import SHM_DIR
 
-PACKAGES = ("numpy", "SharedArray", "dispy", "dask", "distributed", "joblib", "psutil", "pandas", "scipy")
+PACKAGES = ("numpy", "SharedArray", "dispy", "dask", "distributed", "joblib", "ray", "mpire", "mpi4py", "psutil",
+            "pandas", "scipy")
 CPUFREQ = Path("/sys/devices/system/cpu/cpu0/cpufreq")
 
 

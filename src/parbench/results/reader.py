@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from parbench.errors import UserError
 from parbench.results.schema import READABLE_VERSIONS
-from parbench.results.store import META, RECORDS, load, run_folder
+from parbench.results.store import META, RECORDS, load, run_folder, torn_tail
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,6 +23,7 @@ class OpenedRun:
     path: Path
     meta: dict[str, Any]
     frame: pd.DataFrame
+    torn: bool = False  # its records.jsonl ends in a line cut mid-write, left out of `frame`
 
     @property
     def run_id(self) -> str:
@@ -63,4 +64,4 @@ def open_run(path: str | Path) -> OpenedRun:
         raise UserError(f"{folder}: cannot read it: {exc}") from None
     if frame.empty:
         raise UserError(f"{folder}: the run has no records yet (nothing measured)")
-    return OpenedRun(folder, meta, frame)
+    return OpenedRun(folder, meta, frame, torn_tail(folder / RECORDS))

@@ -109,21 +109,72 @@ class RunStore:
         """Every whole record; a torn last line (the driver killed mid-write) is dropped."""
         return [Record.from_dict(raw) for raw in read_lines(self.path / RECORDS)]
 
-    def drop_torn_tail(self) -> bool:
-        """Cut a last line without its newline, so that appending starts on a fresh line."""
+    def checked_meta(self) -> dict[str, Any]:
+        """meta.json, or a UserError saying why it cannot be read."""
+        try:
+            meta = self.meta()
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{self.path / META}: cannot read it: {exc}") from None
+        if not isinstance(meta, dict):
+            raise UserError(f"{self.path / META}: not a parbench meta.json")
+        return meta
+
+    def checked_records(self) -> list[Record]:
+        """records(), or a UserError naming the file when a line (other than a torn last one) is not a record."""
+        try:
+            return self.records()
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{self.path / RECORDS}: not a usable run ({exc!r}); nothing was changed") from None
+        except OSError as exc:
+            raise UserError(f"{self.path / RECORDS}: cannot read it: {exc}") from None
+
+    def drop_torn_tail(self) -> Path | None:
+        """Cut a last line that was torn mid-write, so that appending starts on a fresh line (a whole last record
+        without its newline gets one). The cut file replaces the old one in one step, and the old one is kept
+        beside it: returns where, or None when nothing was cut."""
         path = self.path / RECORDS
-        if not path.exists():
+        if not torn_tail(path):
+            if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+                self._replace(path.read_bytes() + b"\n")
+            return None
+        whole = path.read_bytes()
+        kept = _free_name(path.with_name(f"{RECORDS}.torn"))
+        with held():
+            kept.write_bytes(whole)
+            self._replace(whole[: whole.rfind(b"\n") + 1])
+        return kept
+
+    def _replace(self, content: bytes) -> None:
+        """Replace records.jsonl in one step (a crash leaves the old file or the new one, never half)."""
+        tmp = self.path / f".{RECORDS}.tmp"
+        tmp.write_bytes(content)
+        os.replace(tmp, self.path / RECORDS)
+
+
+def _free_name(path: Path) -> Path:
+    """`path`, or `path.2`, `path.3`, ... : the first that does not exist."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.name}.{number}")
+    return candidate
+
+
+def torn_tail(path: Path) -> bool:
+    """Whether a records.jsonl ends in a line that was cut mid-write (read_lines leaves it out)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
             return False
-        with path.open("r+b") as f:
-            size = f.seek(0, os.SEEK_END)
-            if size == 0:
-                return False
-            f.seek(size - 1)
-            if f.read(1) == b"\n":  # the usual case, on every resume: one byte read, not the whole file
-                return False
-            f.seek(0)
-            f.truncate(f.read().rfind(b"\n") + 1)
-        return True
+        f.seek(0)
+        last = f.read().rsplit(b"\n", 1)[-1]
+    try:
+        json.loads(last)
+    except ValueError:
+        return bool(last.strip())
+    return False
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:

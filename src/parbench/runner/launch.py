@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import select
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from parbench.errors import StrategyError
+from parbench.lifelines import die_with_parent
 from parbench.runner.probe import ProbeRequest
 
 PROBE_MODULE = "parbench.runner.probe"
@@ -47,8 +49,11 @@ class ExecLauncher:
 
     def launch(self, request: ProbeRequest, out: Path, err: Path) -> Launched:
         with out.open("wb") as out_file, err.open("wb") as err_file:
+            # SIGTERM when the driver dies (it is killed outright): the probe tears its strategy down and ends,
+            # instead of measuring on for nobody, with no deadline.
             proc = subprocess.Popen([sys.executable, "-m", PROBE_MODULE], stdin=subprocess.PIPE, stdout=out_file,
-                                    stderr=err_file, start_new_session=True, close_fds=True)
+                                    stderr=err_file, start_new_session=True, close_fds=True,
+                                    preexec_fn=die_with_parent(signal.SIGTERM))  # noqa: PLW1509
         assert proc.stdin is not None
         with contextlib.suppress(BrokenPipeError), proc.stdin:  # it died before reading: its exit code says why
             proc.stdin.write(request.to_json().encode())

@@ -111,6 +111,7 @@ class _Bench:
     cpu: TreeCpu
     neighbours: Neighbours
     expected: int
+    cpu_bound: bool  # the workload's word: a kernel that waits competes for its CPUs only while it runs
     # The cell's CPU time is every thread's of the probe (strategies start threads); the in-process
     # reference's is its own thread's, or a pool's idle helper threads would count as its work.
     own_cpu: Callable[[], int] = time.process_time_ns
@@ -132,10 +133,10 @@ def _one(strategy: Strategy, bench: _Bench, index: int, warmup: bool, first: boo
     own1 = bench.own_cpu()
     seen1 = bench.neighbours.snapshot()
     cpu.refresh()
-    used = own1 - own0 + cpu.descendants() - kids0
-    return Sample(index, t1 - t0, used, phases, int(result), int(result) == bench.expected, warmup,
-                  max(_own_peak_rss(), cpu.peak_rss_children()), bench.neighbours.foreign_ns(seen0, seen1, used),
-                  first)
+    used, wall = own1 - own0 + cpu.descendants() - kids0, t1 - t0
+    return Sample(index, wall, used, phases, int(result), int(result) == bench.expected, warmup,
+                  max(_own_peak_rss(), cpu.peak_rss_children()),
+                  bench.neighbours.foreign_ns(seen0, seen1, used, wall, bench.cpu_bound), first)
 
 
 class Reference:
@@ -147,6 +148,7 @@ class Reference:
         self.strategy = registry.get_strategy("sequential")(Context(workload, data, 1))
         self.cpus = cpus or (0,)
         self.expected = expected
+        self.cpu_bound = workload_cpu_bound(workload) is not False
         self.cpu = TreeCpu(follow_children=False)
         self.neighbours = {cpu: Neighbours([cpu], run_queue=True) for cpu in self.cpus}
 
@@ -155,7 +157,7 @@ class Reference:
         held = _affinity()
         _set_affinity({cpu})
         try:
-            bench = _Bench(self.cpu, self.neighbours[cpu], self.expected, time.thread_time_ns)
+            bench = _Bench(self.cpu, self.neighbours[cpu], self.expected, self.cpu_bound, time.thread_time_ns)
             return _one(self.strategy, bench, index, warmup, first)
         finally:
             if held:
@@ -189,7 +191,6 @@ class _Lifecycle:
     peak_children: int | None = None
     failure: Status | None = None
     error: str | None = None
-
 
     def status(self) -> Status:
         if any(not s.ok for s in (*self.samples, *self.reference)):
@@ -268,8 +269,8 @@ def measure(cell: Cell, repeat: int, warmup: int = 0,
     strategy = strategy_cls(Context(workload, data, cell.workers, cell.start_method, cell.options))
     # sequential is its own reference; every other strategy is paired with it (module docstring).
     reference = Reference(workload, data, cpus, expected) if paired and cell.strategy != "sequential" else None
-    life = _live(strategy, _Bench(TreeCpu(), Neighbours(cpus), expected), reference, warmup, repeat, on_sample,
-                 cell.key())
+    bench = _Bench(TreeCpu(), Neighbours(cpus), expected, workload_cpu_bound(workload) is not False)
+    life = _live(strategy, bench, reference, warmup, repeat, on_sample, cell.key())
     return Record(cell, life.status(), expected, tuple(life.samples), warmup, life.setup_ns, life.teardown_ns,
                   cpus, _own_peak_rss(), life.peak_children, life.error, strategy.extra(), started,
                   strategy_cls.family, reference=tuple(life.reference), cpu_bound=workload_cpu_bound(workload),

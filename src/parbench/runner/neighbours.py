@@ -13,6 +13,10 @@ Two witnesses, because neither sees everything (DESIGN 5b, "watch the neighbours
   were running when last looked at (every RESCAN_NS), their CPU time (ns) while they last ran on one of our
   CPUs. This is what sees a busy neighbour during a cell that holds several CPUs, where the run-queue wait of
   our own processes cannot be read (workers come and go within a repeat) and ticks are too coarse.
+The first and third count others' time on our CPUs whether or not we needed them then: for a kernel that
+mostly waits (the workload says it is not CPU-bound) they are weighted by the share of the window our tree
+kept those CPUs busy (a cell that sleeps through a neighbour's burst was not disturbed by it); a CPU-bound
+cell competes all along and counts them whole, as the run-queue wait always does.
 The largest of the three is the repeat's foreign time. Where /proc is missing they read 0: nothing is claimed.
 """
 
@@ -153,10 +157,15 @@ class Neighbours:
         return Snapshot(tuple(busy[c] for c in self.cpus if c in busy), wait_ns() if self.run_queue else 0,
                         self._strangers())
 
-    def foreign_ns(self, before: Snapshot, after: Snapshot, own_cpu_ns: int) -> int:
-        """Others' CPU time in the window: the largest witness (module docstring), never negative."""
+    def foreign_ns(self, before: Snapshot, after: Snapshot, own_cpu_ns: int, wall_ns: int,
+                   cpu_bound: bool = True) -> int:
+        """Others' CPU time that competed with ours in the window: the largest witness (module docstring)."""
         from_stat = after.busy_ns - before.busy_ns - own_cpu_ns - _TICK_NS * after.moved(before)
-        return max(0, from_stat, after.wait_ns - before.wait_ns, after.strangers_ns(before))
+        busy = max(0, from_stat, after.strangers_ns(before))
+        needed = 1.0
+        if not cpu_bound and wall_ns > 0 and self.cpus:
+            needed = min(1.0, own_cpu_ns / (wall_ns * len(self.cpus)))
+        return max(int(busy * needed), after.wait_ns - before.wait_ns)
 
 
 def foreign_load(cpus: Sequence[int], window_s: float) -> float:

@@ -12,7 +12,7 @@ from typing import Any
 
 LOCAL = ["sequential", "threads", "thread-pool", "process-pipe", "process-queue", "value-lock", "manager",
          "mp-array", "shared-array", "shared-memory", "pool-map", "process-pool-executor"]
-PEERS = ["joblib", "dask", "dispy"]
+PEERS = ["joblib", "mpire", "dask", "dispy", "ray", "mpi", "mpi-pickle"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     # A smoke run of everything local, under a minute on two cores: small inputs, few repeats. Every repeat is

@@ -146,7 +146,10 @@ def serve() -> int:
         # Reaped only when the driver asks (it has seen the probe end): until then the pid cannot be reused,
         # so the driver's pidfd and process-group signals can only ever reach this probe.
         if not sys.stdin.readline():
-            break  # the driver is gone; the probe finishes its cell on its own
+            from parbench.runner.orphans import stop_orphaned_probe
+
+            stop_orphaned_probe(pid)  # the driver is gone: nobody will read the record or stop a hang
+            break
         _, status = os.waitpid(pid, 0)
         _reply({"returncode": os.waitstatus_to_exitcode(status)})
     return 0

@@ -4,8 +4,9 @@ A probe leads a process group of its own, outside the driver's terminal session 
 holds the probe and every worker it starts: on timeout or Ctrl-C the driver signals the whole group
 (SIGTERM, a grace for teardown, SIGKILL), and a Ctrl-C at the terminal reaches the driver alone.
 Helpers that left the group (a new session of their own, like a cluster node) are found in the descendant
-tree the driver notes while the probe runs. Whatever the probe left behind, processes or /dev/shm
-segments named after it, is removed before the next cell starts.
+tree the driver notes while the probe runs, or by the owner tag in their environment (parbench.processes).
+Whatever the probe left behind, processes, /dev/shm segments or scratch folders named after it, is removed
+before the next cell starts.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import psutil
 from parbench import registry
 from parbench.cpus import usable_cpus
 from parbench.interrupts import held
-from parbench.processes import alive
+from parbench.processes import alive, owned_by, remove_scratch
 from parbench.results.schema import SLOW_MACHINE, Record, Status
 from parbench.results.store import RunStore
 from parbench.runner.affinity import forget_load, least_busy
@@ -36,9 +37,10 @@ from parbench.runner.canary import slowdown
 from parbench.runner.launch import Launcher, LaunchError, launcher
 from parbench.runner.measure import now_iso
 from parbench.runner.neighbours import CONTAMINATED_VISIT, wait_for_quiet
+from parbench.runner.orphans import remove_dead_scratch, scratch_prefix
 from parbench.runner.plan import PlannedCell
 from parbench.runner.probe import ProbeRequest
-from parbench.segments import remove_segments
+from parbench.segments import remove_orphaned_segments, remove_segments
 from parbench.strategies.base import describe_exit
 
 # How often the probe's descendants are noted while it runs: each look scans /proc (a few ms of CPU), so
@@ -231,9 +233,12 @@ class Probe:
         """After the probe exited: end what it left (its group, noted descendants), remove its segments."""
         leftovers = {p.pid: p for p in _group_members(self.pid)}
         leftovers.update(self.tree)
+        # Daemons that left the group before the tree was noted (Ray's workers, MPI ranks) carry its pid.
+        leftovers.update((p.pid, p) for p in owned_by(self.pid))
         _finish_off(list(leftovers.values()), HELPER_GRACE_S)
         for pid in {self.pid, *leftovers}:
             remove_segments(pid)
+        remove_scratch(self.pid)
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
@@ -307,8 +312,11 @@ def measure_isolated(planned: PlannedCell, limits: Limits, launcher: Launcher, w
 
 @contextlib.contextmanager
 def probes(isolation: str) -> Iterator[tuple[Launcher, Path]]:
-    """A launcher for the sweep's probes and a scratch folder for their output, both gone afterwards."""
-    with tempfile.TemporaryDirectory(prefix="parbench-probe-") as scratch:
+    """A launcher for the sweep's probes and a scratch folder for their output, both gone afterwards (and those
+    of sweeps killed before they could remove theirs)."""
+    remove_dead_scratch()
+    remove_orphaned_segments()
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
         started = launcher(isolation, Path(scratch))
         try:
             yield started, Path(scratch)

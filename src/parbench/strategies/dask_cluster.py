@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
+from parbench.addresses import scheduler_problem
 from parbench.errors import StrategyError
 from parbench.params import Param
 from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, describe_exception, preload, run_task
@@ -24,7 +25,8 @@ from parbench.strategies.optional import installed
 
 OPTIONS: tuple[Param, ...] = (
     Param("dask_scheduler", str, "", "address of a running dask scheduler, e.g. tcp://10.0.0.1:8786 "
-                                     "(empty: start a LocalCluster)"),
+                                     "(empty: start a LocalCluster)",
+          check=lambda address: scheduler_problem(address) if address else None),
     Param("cluster_timeout", float, 60.0, "seconds to wait for workers to join, and for the next task to finish",
           minimum=0.1),
 )

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from parbench.addresses import host_problem
 from parbench.errors import StrategyError, UserError
 from parbench.params import Param
 from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock
@@ -34,6 +35,7 @@ from parbench.strategies.dispy_nodes import (
     NodeAddress,
     free_port,
     node_cpus,
+    nodes_problem,
     parse_nodes,
     read_secret,
     split_cpus,
@@ -42,6 +44,7 @@ from parbench.strategies.dispy_nodes import (
     stop_nodes,
     wait_serving,
 )
+from parbench.strategies.dispynode_loopback import bind_udp_to_own_address
 from parbench.strategies.optional import installed
 
 if TYPE_CHECKING:
@@ -50,10 +53,12 @@ if TYPE_CHECKING:
     from parbench.workloads.base import Task, Workload
 
 OPTIONS: tuple[Param, ...] = (
-    Param("dispy_nodes", str, "", "host[:port],... of running dispynodes (empty: start nodes on 127.0.0.1)"),
+    Param("dispy_nodes", str, "", "host[:port],... of running dispynodes (empty: start nodes on 127.0.0.1)",
+          check=nodes_problem),
     Param("dispy_secret_file", str, "", "file holding the secret of the dispy_nodes (needed with them)"),
     Param("dispy_host", str, "", "address the dispy client listens on, reachable from the nodes "
-                                 "(default: 127.0.0.1 for local nodes, else this host's address)"),
+                                 "(default: 127.0.0.1 for local nodes, else this host's address)",
+          check=lambda host: host_problem(host) if host else None),
     Param("dispy_port", int, 0, "TCP port the dispy client listens on for results (0: a free one)",
           minimum=0, maximum=65535),
     Param("cluster_timeout", float, 60.0, "seconds to wait for nodes to join, and for the next job to finish",
@@ -215,6 +220,7 @@ class DispyStrategy(BaseStrategy):
         host = self._client_host()
         self.port = self.port or free_port(host or "")
         self.client = f"{host or 'this host'}:{self.port}"
+        bind_udp_to_own_address(dispy)
         try:
             return dispy.JobCluster(
                 _dispy_job, nodes=allocations, depends=[], setup=_dispy_node_setup, host=host,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import os
 import secrets
 import signal
@@ -21,12 +20,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from parbench.addresses import host_problem
 from parbench.cpus import usable_cpus
 from parbench.errors import StrategyError, UserError
+from parbench.lifelines import die_with_parent
 from parbench.workloads.base import split_range
 
 # dispynode's own default: dispy_port 9700, so the node listens on 9701.
@@ -55,11 +56,25 @@ def parse_nodes(text: str) -> list[NodeAddress]:
         host, sep, port = item.partition(":")
         if not host or (sep and not port.isdigit()) or ":" in port:
             raise UserError(f"dispy nodes: expected host[:port][,host[:port]...], got {item!r} in {text!r}")
+        problem = host_problem(host)
+        if problem:
+            raise UserError(f"dispy nodes: {problem} (in {text!r})")
         number = int(port) if sep else DEFAULT_NODE_PORT
         if not 1 <= number <= 65535:
             raise UserError(f"dispy nodes: port {number} of {item!r} is not between 1 and 65535")
         nodes.append(NodeAddress(host, number))
     return nodes
+
+
+def nodes_problem(text: str) -> str | None:
+    """What is wrong with a --dispy-nodes value, or None (an empty one means: start local nodes)."""
+    if not text:
+        return None
+    try:
+        parse_nodes(text)
+    except UserError as exc:
+        return str(exc)
+    return None
 
 
 def loopback(index: int) -> str:
@@ -112,26 +127,17 @@ def make_secret_file(path: Path) -> str:
     return secret
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec hook that has the kernel SIGKILL the node when the thread that started it dies (Linux).
-
-    Nodes run in their own session, out of reach of a signal to parbench's process group: without this a
-    parbench killed by a timeout or SIGKILL would leave its embedded nodes serving forever.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child must not dlopen between fork and exec
-    parent = os.getpid()
-
-    def hook() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return hook
+def _node_config(path: Path, address: NodeAddress, cpus: int, secret: str) -> Path:
+    """dispynode's --config file (owner-only): the secret goes there, not on a command line ps shows to all.
+    dispynode's loader converts exactly these keys and requires them; the others keep their defaults."""
+    settings = {"hosts": repr([address.host]), "ext_hosts": "", "dispy_port": address.port - 1, "cpus": cpus,
+                "ipv4_udp_multicast": False, "zombie_interval": 60.0, "ping_interval": "", "msg_timeout": 10,
+                "serve": -1, "loglevel": False, "clean": True, "safe_setup": True, "force_cleanup": False,
+                "daemon": True, "secret": secret}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("[DEFAULT]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items()))
+    return path
 
 
 class LocalNode:
@@ -143,12 +149,14 @@ class LocalNode:
         # dispynode keeps its files under <prefix>/dispy/node and chmods <prefix>/dispy: a folder of its own.
         prefix = root / name
         prefix.mkdir()
-        command = [sys.executable, "-m", "dispy.dispynode", "-i", address.host, "-p", str(address.port - 1),
-                   "-c", str(cpus), f"--secret={secret}", "--name", name, "--dest_path_prefix", str(prefix),
-                   "--daemon", "--clean"]
+        config = _node_config(root / f"{name}.cfg", address, cpus, secret)
+        command = [sys.executable, "-m", "parbench.strategies.dispynode_loopback", "--config", str(config),
+                   "--name", name, "--dest_path_prefix", str(prefix)]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True, preexec_fn=_die_with_parent(),  # noqa: PLW1509
+                                         # its own session: out of reach of a signal to parbench's group, so
+                                         # it must die with parbench by itself
+                                         start_new_session=True, preexec_fn=die_with_parent(),  # noqa: PLW1509
                                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
     @property

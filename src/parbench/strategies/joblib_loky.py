@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from parbench.errors import StrategyError
+from parbench.errors import StrategyError, WorkerDied
 from parbench.strategies.base import BaseStrategy, Family, PhaseClock, describe_exception, preload, run_task
 from parbench.strategies.optional import installed
+from parbench.strategies.pool_deaths import DeathWatch
 
 
 class JoblibStrategy(BaseStrategy):
@@ -44,6 +45,8 @@ class JoblibStrategy(BaseStrategy):
         self.executor = getattr(backend, "_workers", None)
         module = type(self.ctx.workload).__module__
         self._call(delayed(preload)(module) for _ in range(self.ctx.workers))
+        # loky's worker processes by pid (private): after a death they name the dead one.
+        self.deaths = DeathWatch((getattr(self.executor, "_processes", None) or {}).values())
         self.clean = True
 
     def run(self, clock: PhaseClock) -> int:
@@ -60,6 +63,10 @@ class JoblibStrategy(BaseStrategy):
         try:
             return list(self.parallel(calls))
         except Exception as exc:  # a task raised, or a worker died (TerminatedWorkerError)
+            deaths = getattr(self, "deaths", None)
+            death = deaths.death(timeout=1.0) if deaths is not None else None
+            if death is not None:
+                raise WorkerDied(death) from exc
             raise StrategyError(f"a joblib worker failed: {describe_exception(exc)}") from exc
 
     def teardown(self) -> None:

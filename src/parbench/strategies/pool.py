@@ -13,10 +13,10 @@ from parbench.strategies.base import (
     PhaseClock,
     ProcessStrategy,
     describe_exception,
-    describe_exit,
     run_task,
     shutdown_executor,
 )
+from parbench.strategies.pool_deaths import await_dead_member, dead_member, end_broken_pool
 
 _CHUNKSIZE = Param("chunksize", int, 0, "tasks per message to a worker (0: the library's own choice)", minimum=0)
 # How often the Pool is checked for dead workers while a map is pending.
@@ -62,15 +62,19 @@ class PoolMap(_Mapped):
         return self.ctx.workload.combine(partials)
 
     def _check_members(self) -> None:
-        for proc in self.members:
-            if proc.exitcode is not None:
-                raise WorkerDied(f"pool worker pid {proc.pid} {describe_exit(proc.exitcode)}")
+        death = dead_member(self.members)
+        if death is not None:
+            raise WorkerDied(death)
 
     def teardown(self) -> None:
         pool = getattr(self, "pool", None)
-        if pool is not None:
-            pool.terminate()  # workers hold no state worth a graceful close; terminate never hangs
-            pool.join()
+        if pool is None:
+            return
+        if dead_member(self.members) is not None:
+            end_broken_pool(pool, self.members)
+            return
+        pool.terminate()  # workers hold no state worth a graceful close
+        pool.join()
 
 
 class ProcessPoolExecutorStrategy(_Mapped):
@@ -84,6 +88,7 @@ class ProcessPoolExecutorStrategy(_Mapped):
         self.executor = ProcessPoolExecutor(self.ctx.workers, mp_context=self.ctx.mp(), initializer=worker_signals)
         # Workers start lazily; start them all now so runs measure the steady state.
         list(self.executor.map(_noop, range(self.ctx.workers)))
+        self.members = list(self.executor._processes.values())  # private, but the only handle: names the dead
         self.clean = True
 
     def run(self, clock: PhaseClock) -> int:
@@ -93,7 +98,7 @@ class ProcessPoolExecutorStrategy(_Mapped):
             partials = list(self.executor.map(run_task, *zip(*self.ctx.payload(), strict=True),
                                               chunksize=max(1, self.chunksize())))
         except BrokenProcessPool as exc:
-            raise WorkerDied(f"a pool worker died: {exc}") from exc
+            raise WorkerDied(await_dead_member(self.members) or f"a pool worker died: {exc}") from exc
         except Exception as exc:
             raise StrategyError(f"a pool worker raised {describe_exception(exc)}") from exc
         self.clean = True

@@ -109,3 +109,22 @@ class Bare:
 
     def teardown(self) -> None:
         return None
+
+
+class Hollow(BaseStrategy):
+    """A strategy built on BaseStrategy that forgot run(): listed as broken, never run."""
+
+    name: ClassVar[str] = "hollow"
+    family: ClassVar[Family] = "sequential"
+    summary: ClassVar[str] = "inherits the placeholder run()"
+
+
+class Raiser(BaseStrategy):
+    """A strategy whose run() has a bug (an exception that is not a StrategyError)."""
+
+    name: ClassVar[str] = "raiser"
+    family: ClassVar[Family] = "sequential"
+    summary: ClassVar[str] = "raises ValueError in run()"
+
+    def run(self, clock: PhaseClock) -> int:
+        raise ValueError("a bug in the plugin")

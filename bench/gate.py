@@ -84,6 +84,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="where this run's pytest-benchmark JSON goes (default results/bench/last.json)")
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest after `--` (e.g. -k pool-map)")
     args = parser.parse_args(argv)
+    # pytest runs from the repository root: a relative --json must name the same file for it and for us.
+    args.json, args.baselines = args.json.resolve(), args.baselines.resolve()
     if args.threshold is None:
         env = os.environ.get(THRESHOLD_ENV, "").strip()
         args.threshold = float(env) if env else float(DEFAULT_THRESHOLDS[args.metric])

@@ -103,8 +103,11 @@ def test_small_sweep_writes_meta_and_records_pins_cpus_and_shows_the_gil(results
     assert {"memory_bandwidth_bytes_per_s", "process_start_ns", "pipe_round_trip_ns",
             "sleep_overshoot_ns"} <= set(meta["calibration"])
     assert meta["spec"]["workers"] == [1, 2] and len(meta["plan"]["cells"]) == 3
+    assert (parbench.load(run)["status"] == "OK").all()  # every result exact
     summary = parbench.summarize(parbench.load(run)).set_index(["strategy", "workers"])
-    assert (summary["status"] == "OK").all()
+    # A busy machine may leave a cell physically doubtful: then it says why, never silently.
+    suspect = summary[summary["status"] == "SUSPECT"]
+    assert (summary["status"].isin(["OK", "SUSPECT"])).all() and (suspect["suspect"] != "").all()
     assert summary.loc[("sequential", 1), "cpus_granted"] == 1
     assert summary.loc[("threads", 1), "cpus_granted"] == 1
     assert summary.loc[("threads", 2), "utilisation"] < 0.75  # the GIL: one CPU's worth at most

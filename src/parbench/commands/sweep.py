@@ -23,7 +23,7 @@ from parbench.commands.common import key_value, wide_console
 from parbench.cpus import usable_cpus
 from parbench.errors import UserError
 from parbench.interrupts import Interrupted, interruptible
-from parbench.results.schema import FAILED, SCHEMA_VERSION
+from parbench.results.schema import FAILED, READABLE_VERSIONS
 from parbench.results.store import RunStore
 from parbench.runner.estimate import Costs, estimate_cell, total_estimate
 from parbench.runner.measure import now_iso
@@ -205,9 +205,10 @@ def _resume(args: argparse.Namespace, console: Console) -> int:
         raise UserError(f"--resume continues a run with its own spec: drop {', '.join(given or ['--dry-run'])}")
     store = RunStore.existing(*_resume_target(args))
     meta = store.checked_meta()
-    if meta.get("schema_version") != SCHEMA_VERSION:
+    # An older run resumes: its records are migrated on read (schema 1: unpaired), the new ones are paired.
+    if meta.get("schema_version") not in READABLE_VERSIONS:
         raise UserError(f"--resume: run {args.resume!r} has schema_version {meta.get('schema_version')!r}; "
-                        f"this parbench writes {SCHEMA_VERSION}")
+                        f"this parbench reads {READABLE_VERSIONS}")
     try:
         cells = [PlannedCell.from_dict(c) for c in meta["plan"]["cells"]]
         limits = _limits(spec_from_dict(meta["spec"]))

@@ -1,5 +1,5 @@
-"""Bench session plumbing: the machine id in pytest-benchmark's machine_info, the speedup reference,
-the slowdown hook's validation, and a check that no benchmark left a process or /dev/shm segment behind."""
+"""Bench session plumbing: the machine id in pytest-benchmark's machine_info, the slowdown hook's validation,
+and a check that no benchmark left a process or /dev/shm segment behind."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import psutil
 import pytest
 
-from harness import SLOWDOWN_ENV, SequentialTimes, parse_slowdown
+from harness import SLOWDOWN_ENV, parse_slowdown
 from machine import machine_id
 from parbench.processes import live_descendants
 from parbench.segments import leftover_segments
@@ -32,11 +32,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     machine_info["parbench_machine_id"] = machine_id()
-
-
-@pytest.fixture(scope="session")
-def sequential_times() -> SequentialTimes:
-    return SequentialTimes()
 
 
 @pytest.fixture(scope="session", autouse=True)

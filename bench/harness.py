@@ -3,24 +3,28 @@
 A benchmark builds its cell with `make_cell`, runs the strategy's `setup()` once outside the timer (pools,
 servers, segments), times `run()` alone with `benchmark.pedantic` (a fresh PhaseClock per round from
 pedantic's untimed `setup`), checks every round's result against the workload's exact answer, and always
-calls `teardown()`.
+calls `teardown()`. Each round is paired with a run of `sequential` at the same workload point, right before or
+after the cell's run at random (`PairedReference`); `extra_info["paired_ratio"]` holds the per-pair ratios
+T_cell / T_sequential, their median and its bootstrap 95% CI: the normalised figure the gate compares.
 """
 
 from __future__ import annotations
 
 import gc
 import os
-import statistics
+import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+import numpy as np
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from parbench import registry
+from parbench.analysis.stats import median_ci
 from parbench.errors import Unavailable
 from parbench.results.schema import Cell
 from parbench.runner.cells import make_cell
@@ -53,24 +57,39 @@ class Case:
         return str(self.params.get("kernel", "sleep"))
 
 
-def parse_slowdown(raw: str) -> dict[str, float]:
-    """`name:seconds[,name:seconds]` -> {name: seconds}; the gate's own test uses it to fake a regression."""
-    slowdown: dict[str, float] = {}
+@dataclass(frozen=True)
+class Slowdown:
+    """A deliberate regression: `seconds` more per run, or the run stretched by `factor` (1.3: 30% slower)."""
+
+    seconds: float = 0.0
+    factor: float = 1.0
+
+    def extra(self, elapsed: float) -> float:
+        return self.seconds + (self.factor - 1.0) * elapsed
+
+
+def parse_slowdown(raw: str) -> dict[str, Slowdown]:
+    """`name:seconds` or `name:FACTORx` items, comma-separated -> {name: Slowdown}; the gate's own tests use it
+    to fake a regression (`threads:1.3x`: every timed run of threads takes 1.3 times as long)."""
+    slowdown: dict[str, Slowdown] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
-        name, sep, seconds = item.rpartition(":")
+        name, sep, amount = item.rpartition(":")
         if not sep or not name:
-            raise ValueError(f"{SLOWDOWN_ENV}: expected strategy:seconds, got {item!r}")
-        slowdown[name] = float(seconds)
+            raise ValueError(f"{SLOWDOWN_ENV}: expected strategy:seconds or strategy:FACTORx, got {item!r}")
+        if amount.endswith("x"):
+            slowdown[name] = Slowdown(factor=float(amount[:-1]))
+        else:
+            slowdown[name] = Slowdown(seconds=float(amount))
     return slowdown
 
 
-def slowdown_for(strategy: str) -> float:
-    return parse_slowdown(os.environ.get(SLOWDOWN_ENV, "")).get(strategy, 0.0)
+def slowdown_for(strategy: str) -> Slowdown:
+    return parse_slowdown(os.environ.get(SLOWDOWN_ENV, "")).get(strategy, Slowdown())
 
 
 def covered_strategies() -> list[str]:
     """Every registered strategy but the excluded ones and shadowed plugin duplicates, sequential first
-    (so the speedup reference of a case is usually its own benchmark, measured before the others)."""
+    (the reference every other benchmark of its case is paired with reads first in the table)."""
     names = [key for key, entry in registry.strategies().items() if key == entry.name and key not in EXCLUDED]
     return sorted(names, key=lambda name: name != "sequential")
 
@@ -120,48 +139,96 @@ def fresh_round() -> tuple[tuple[PhaseClock], dict[str, Any]]:
     return (PhaseClock(),), {}
 
 
-def timed_run(strategy: Strategy, results: list[int]) -> Callable[[PhaseClock], int]:
-    """`strategy.run`, recording each result, slowed by PARBENCH_BENCH_SLOWDOWN when it names the strategy."""
-    delay = slowdown_for(strategy.name)
+def timed_run(strategy: Strategy, results: list[int], times: list[float]) -> Callable[[PhaseClock], int]:
+    """`strategy.run`, recording each result and wall time, stretched by PARBENCH_BENCH_SLOWDOWN when it names
+    the strategy (the sleep is part of the time: it stands for slower code)."""
+    slowdown = slowdown_for(strategy.name)
 
     def run(clock: PhaseClock) -> int:
-        if delay:
-            time.sleep(delay)
+        t0 = time.perf_counter()
         result = strategy.run(clock)
+        extra = slowdown.extra(time.perf_counter() - t0)
+        if extra > 0:
+            time.sleep(extra)
+        times.append(time.perf_counter() - t0)
         results.append(result)
         return result
 
     return run
 
 
-def steady_median(strategy_cls: type[Strategy], ctx: Context, rounds: int) -> float:
-    """Median seconds of `rounds` runs after one warmup, timed by hand (outside pytest-benchmark)."""
-    times = []
-    with lifecycle(strategy_cls, ctx) as strategy:
-        for i in range(WARMUP_ROUNDS + rounds):
-            (clock,), _ = fresh_round()
-            t0 = time.perf_counter()
-            strategy.run(clock)
-            if i >= WARMUP_ROUNDS:
-                times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def reference_cpus(workers: int) -> tuple[int, ...]:
+    """CPUs to time the sequential reference on, one run each, keeping the slowest; () for one unpinned run.
+
+    A cell that spreads over every CPU we may use finishes with its slowest one: when another job holds one
+    CPU (or the vCPUs simply differ in speed), such a cell slows down while an unpinned sequential run moves to
+    the idle CPU and does not. Timing the reference on each of those CPUs and keeping the slowest makes the
+    ratio carry the code's change, not the neighbour's (DESIGN 5b, "pin the reference where the cell runs").
+    With more CPUs than workers the cell's threads find idle CPUs just as the reference does. The slowest
+    over-corrects for cells that do not load every CPU (GIL-bound threads, short numpy sums): with a busy loop on
+    one CPU they read 22-55 % low (NOISE.md). A gate then misses more, but raises no false alarm."""
+    if workers < 2 or not hasattr(os, "sched_getaffinity"):
+        return ()
+    allowed = tuple(sorted(os.sched_getaffinity(0)))
+    return allowed if 1 < len(allowed) <= workers else ()
 
 
-class SequentialTimes:
-    """Median steady-state time of `sequential` per case in this session: the speedup reference."""
+def _timed_on(cpu: int | None, reference: Strategy) -> float:
+    """One run of `reference`, pinned to `cpu` for its duration (this thread only) unless None."""
+    allowed = os.sched_getaffinity(0) if cpu is not None else set()
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    try:
+        gc.collect()
+        t0 = time.perf_counter()
+        reference.run(PhaseClock())
+        return time.perf_counter() - t0
+    finally:
+        if cpu is not None:
+            os.sched_setaffinity(0, allowed)
 
-    def __init__(self) -> None:
-        self.medians: dict[str, float] = {}
 
-    def record(self, case: Case, median: float) -> None:
-        self.medians[case.id] = median
+class PairedReference:
+    """`sequential` at the same workload point, timed once per round right before or right after the cell's
+    run, in a random order (pedantic's untimed setup and teardown): randomised interleaved trials, so each pair
+    shares the machine's state of that moment and the per-pair ratio T_cell / T_sequential does not carry the
+    runner's drift."""
 
-    def get(self, case: Case) -> float:
-        if case.id not in self.medians:  # its own benchmark was deselected (-k): measure it now
-            workload = registry.get_workload(case.workload).from_params(case.params)
-            ctx = Context(workload, workload.make_input(), 1)
-            self.medians[case.id] = steady_median(registry.get_strategy("sequential"), ctx, case.rounds)
-        return self.medians[case.id]
+    def __init__(self, reference: Strategy, cpus: tuple[int, ...], seed: str) -> None:
+        self.reference, self.cpus = reference, cpus
+        self.rng = random.Random(seed)
+        self.ref_times: list[float] = []
+        self.cell_times: list[float] = []
+        self._after = False
+
+    def setup(self) -> tuple[tuple[PhaseClock], dict[str, Any]]:
+        self._after = self.rng.random() < 0.5
+        if not self._after:
+            self.ref_times.append(self._reference_time())
+        return fresh_round()
+
+    def teardown(self, clock: PhaseClock) -> None:
+        if self._after:
+            self.ref_times.append(self._reference_time())
+
+    def _reference_time(self) -> float:
+        if not self.cpus:
+            return _timed_on(None, self.reference)
+        return max(_timed_on(cpu, self.reference) for cpu in self.cpus)
+
+    def summary(self, skip: int) -> dict[str, Any]:
+        """extra_info fields of the timed pairs (the first `skip` are warmup)."""
+        cell, ref = np.array(self.cell_times[skip:]), np.array(self.ref_times[skip:])
+        ratios = cell / ref
+        low, high = median_ci(ratios)
+        pinning = f"slowest of CPUs {','.join(map(str, self.cpus))}" if self.cpus else "unpinned"
+        return {
+            "paired_ratio": {"reference": "sequential", "median": float(np.median(ratios)), "ci95": [low, high],
+                             "pairs": len(ratios), "ratios": [round(float(r), 6) for r in ratios],
+                             "reference_cpus": pinning, "order": "randomised per round"},
+            "sequential_median_s": float(np.median(ref)),
+            "speedup_vs_sequential": round(float(np.median(ref / cell)), 3),
+        }
 
 
 def describe(cell: Cell, case: Case, strategy_cls: type[Strategy]) -> dict[str, Any]:
@@ -185,28 +252,25 @@ def prepare(case: Case, strategy: str, workers: int) -> tuple[type[Strategy], Ce
                                               cell.options)
 
 
-def bench_cell(benchmark: BenchmarkFixture, sequential: SequentialTimes, case: Case, strategy: str,
-               workers: int) -> None:
-    """Benchmark one cell's steady state, assert every round's result, and attach its description and
-    speedup against sequential (same case, same session) to the benchmark's extra_info."""
+def bench_cell(benchmark: BenchmarkFixture, case: Case, strategy: str, workers: int) -> None:
+    """Benchmark one cell's steady state paired with `sequential` (timed interleaved with it, unless the
+    benchmark is disabled: the smoke run only checks results), assert every round's result, and attach its
+    description and paired ratio to the benchmark's extra_info."""
     strategy_cls, cell, workload, ctx = prepare(case, strategy, workers)
     results: list[int] = []
     benchmark.group = case.id
-    with lifecycle(strategy_cls, ctx) as instance:
-        benchmark.pedantic(timed_run(instance, results), setup=fresh_round,  # type: ignore[no-untyped-call]
-                           rounds=case.rounds, warmup_rounds=WARMUP_ROUNDS)
+    with lifecycle(strategy_cls, ctx) as instance, \
+            lifecycle(registry.get_strategy("sequential"), Context(workload, ctx.data, 1)) as reference:
+        pairs = PairedReference(reference, reference_cpus(workers), seed=cell.label())
+        timed = timed_run(instance, results, pairs.cell_times)
+        if benchmark.enabled:
+            benchmark.pedantic(timed, setup=pairs.setup, teardown=pairs.teardown,  # type: ignore[no-untyped-call]
+                               rounds=case.rounds, warmup_rounds=WARMUP_ROUNDS)
+        else:
+            benchmark.pedantic(timed, setup=fresh_round)  # type: ignore[no-untyped-call]
     expected = workload.expected()
     wrong = [r for r in results if r != expected]
     assert results and not wrong, f"{cell.label()}: expected {expected}, got {wrong or 'no result'}"
     benchmark.extra_info.update(describe(cell, case, strategy_cls))
-    if benchmark.enabled:  # with --benchmark-disable there are no timings to relate
-        _add_speedup(benchmark, sequential, case, strategy)
-
-
-def _add_speedup(benchmark: BenchmarkFixture, sequential: SequentialTimes, case: Case, strategy: str) -> None:
-    median = float(benchmark.stats.stats.median)  # type: ignore[union-attr]
-    if strategy == "sequential":
-        sequential.record(case, median)
-    reference = sequential.get(case)
-    benchmark.extra_info["sequential_median_s"] = reference
-    benchmark.extra_info["speedup_vs_sequential"] = round(reference / median, 3) if median else None
+    if benchmark.enabled:
+        benchmark.extra_info.update(pairs.summary(WARMUP_ROUNDS))

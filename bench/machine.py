@@ -1,9 +1,11 @@
 """The machine id that names a bench baseline: `results/baselines/<machine-id>/`.
 
-Stable and readable: architecture, CPU model (py-cpuinfo) and logical CPU count, slugified, e.g.
-`x86_64-intel-xeon-processor-2.50ghz-2cpu`. Timings are only comparable on the same hardware, so a
-baseline is only ever compared with runs on a machine with the same id. `PARBENCH_MACHINE_ID` overrides
-it (for a fleet of identical runners that report different CPU strings). Run as a script, it prints it.
+Readable: architecture, CPU model (py-cpuinfo) and logical CPU count, slugified, e.g.
+`x86_64-intel-xeon-processor-2.50ghz-2cpu`. It names where a baseline is saved, not what it may be compared
+with: the same VM's CPU string has read with and without "@ 2.50GHz", and CI runners change CPU models from run
+to run, so the gate compares its normalised figure (paired ratio to sequential) with any baseline of the same
+architecture, logical CPU count and Python (bench/gate.py `find_baseline`), this id's first.
+`PARBENCH_MACHINE_ID` overrides it. Run as a script, it prints it.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from harness import Case, SequentialTimes, bench_cell, strategy_params
+from harness import Case, bench_cell, strategy_params
 
 CASES = (
     Case("python", "array-sum", {"size": 500_000, "kernel": "python"}, rounds=15),
@@ -18,7 +18,6 @@ CASES = (
 
 
 @pytest.mark.parametrize(("case", "strategy", "workers"), strategy_params(CASES))
-def test_array_sum(benchmark: BenchmarkFixture, sequential_times: SequentialTimes, case: Case, strategy: str,
-                   workers: int) -> None:
+def test_array_sum(benchmark: BenchmarkFixture, case: Case, strategy: str, workers: int) -> None:
     """Every timed round of the cell returns the exact sum."""
-    bench_cell(benchmark, sequential_times, case, strategy, workers)
+    bench_cell(benchmark, case, strategy, workers)

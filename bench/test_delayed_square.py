@@ -9,13 +9,12 @@ from __future__ import annotations
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from harness import Case, SequentialTimes, bench_cell, strategy_params
+from harness import Case, bench_cell, strategy_params
 
 CASES = (Case("8x5ms", "delayed-square", {"size": 8, "delay": 0.005}, rounds=15),)
 
 
 @pytest.mark.parametrize(("case", "strategy", "workers"), strategy_params(CASES))
-def test_delayed_square(benchmark: BenchmarkFixture, sequential_times: SequentialTimes, case: Case,
-                        strategy: str, workers: int) -> None:
+def test_delayed_square(benchmark: BenchmarkFixture, case: Case, strategy: str, workers: int) -> None:
     """Every timed round of the cell returns the exact sum of squares."""
-    bench_cell(benchmark, sequential_times, case, strategy, workers)
+    bench_cell(benchmark, case, strategy, workers)

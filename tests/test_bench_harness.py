@@ -4,6 +4,7 @@ PARBENCH_NO_SKIP=1), the slowdown hook."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from typing import Any, ClassVar
 
@@ -115,8 +116,48 @@ def test_distributed_strategies_carry_the_cluster_mark(monkeypatch: pytest.Monke
 
 
 def test_slowdown_spec_parses_and_rejects_garbage() -> None:
-    """PARBENCH_BENCH_SLOWDOWN takes name:seconds pairs; an item without a name is an error."""
-    assert harness.parse_slowdown("threads:0.1, pool-map:2") == {"threads": 0.1, "pool-map": 2.0}
+    """PARBENCH_BENCH_SLOWDOWN takes name:seconds or name:FACTORx items; an item without a name is an error."""
+    parsed = harness.parse_slowdown("threads:0.1, pool-map:1.3x")
+    assert parsed == {"threads": harness.Slowdown(seconds=0.1), "pool-map": harness.Slowdown(factor=1.3)}
+    assert parsed["pool-map"].extra(0.5) == pytest.approx(0.15)
+    assert parsed["threads"].extra(0.5) == pytest.approx(0.1)
     assert harness.parse_slowdown("") == {}
-    with pytest.raises(ValueError, match="strategy:seconds"):
+    with pytest.raises(ValueError, match="strategy:seconds or strategy:FACTORx"):
         harness.parse_slowdown("0.5")
+
+
+class CountingReference:
+    """Stands in for the sequential reference: counts its runs."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def run(self, clock: object) -> int:
+        self.runs += 1
+        return 0
+
+
+def test_the_reference_runs_once_per_round_before_or_after_the_cell_in_random_order() -> None:
+    """Over 40 rounds, one reference run per round, some before the cell's run (in setup) and some after (in
+    teardown), and the summary pairs them round by round, leaving the warmup out."""
+    reference = CountingReference()
+    pairs = harness.PairedReference(reference, (), seed="cell")
+    order = []
+    for _ in range(40):
+        before = reference.runs
+        (clock,), _ = pairs.setup()
+        order.append("before" if reference.runs > before else "after")
+        pairs.cell_times.append(0.002)
+        pairs.teardown(clock)
+    assert reference.runs == 40 and set(order) == {"before", "after"}
+    summary = pairs.summary(skip=1)["paired_ratio"]
+    assert summary["pairs"] == 39 == len(summary["ratios"]) and summary["reference"] == "sequential"
+    assert summary["ci95"][0] <= summary["median"] <= summary["ci95"][1]
+
+
+def test_a_one_worker_cell_gets_an_unpinned_reference() -> None:
+    """Only a cell as wide as every CPU we may use is paired with the slowest per-CPU reference run."""
+    assert harness.reference_cpus(1) == ()
+    allowed = sorted(os.sched_getaffinity(0))
+    expected = tuple(allowed) if len(allowed) == 2 else ()
+    assert harness.reference_cpus(2) == expected

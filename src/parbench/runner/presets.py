@@ -16,13 +16,13 @@ PEERS = ["joblib", "mpire", "dask", "dispy", "ray", "mpi", "mpi-pickle"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     # A smoke run of everything local, under a minute on two cores: small inputs, few repeats. Every repeat is
-    # paired with a sequential reference in its probe (runner.measure), so two visits of eight pairs each give a
+    # paired with a sequential reference in its probe (runner.measure), so two visits of seven pairs each give a
     # speedup its CI; more visits would mostly pay probe start-ups (see README: how a speedup is measured).
     "quick": {
         "workloads": ["array-sum", "delayed-square"],
         "strategies": LOCAL,
         "workers": [1, 2],
-        "repeat": 8,
+        "repeat": 7,
         "warmup": 1,
         "rounds": 2,
         "timeout": 60,

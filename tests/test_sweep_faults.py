@@ -213,7 +213,11 @@ def _pool_workers(sweep: Sweep) -> list[psutil.Process]:
     """The probe's worker processes (its children but multiprocessing's and loky's helpers)."""
     found = []
     for probe in sweep.probes():
-        with_cmd = [(k, proc_text(k)) for k in probe.children()]
+        try:
+            children = probe.children()
+        except psutil.NoSuchProcess:  # this probe ended between the listing and now: the next poll sees its successor
+            continue
+        with_cmd = [(k, proc_text(k)) for k in children]
         found += [k for k, cmd in with_cmd if cmd is not None and not is_lifetime_helper(cmd)]
     return found
 

@@ -43,6 +43,7 @@ BUILTIN_STRATEGIES: dict[str, str] = {
     "shared-memory": "parbench.strategies.shared:SharedMemoryStrategy",
     "pool-map": "parbench.strategies.pool:PoolMap",
     "process-pool-executor": "parbench.strategies.pool:ProcessPoolExecutorStrategy",
+    "subinterpreters": "parbench.strategies.subinterpreters:Subinterpreters",
     "dispy": "parbench.strategies.dispy_cluster:DispyStrategy",
     "dask": "parbench.strategies.dask_cluster:DaskStrategy",
     "joblib": "parbench.strategies.joblib_loky:JoblibStrategy",

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 NAME = "sweep"
 HELP = "measure workloads x sizes x strategies x workers, each cell in a fresh pinned process; resumable"
 SPEC_FLAGS = ("workloads", "strategies", "workers", "start_methods", "repeat", "warmup", "rounds", "timeout",
-              "seed", "isolation", "quiet_wait")
+              "seed", "isolation", "quiet_wait", "pythons", "gil", "envs")
 PARAM_FLAGS = (("sizes", "size"), ("kernels", "kernel"), ("delay", "delay"))
 DEFAULT_RESULTS = Path("results")
 
@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="fork, spawn, forkserver or default; comma-separated")
     what.add_argument("--kernels", action="append", metavar="[WORKLOAD=]K,...", help="array-sum kernels: python, numpy")
     what.add_argument("--delay", action="append", metavar="[WORKLOAD=]S,...", help="delayed-square seconds per item")
+    what.add_argument("--pythons", help="interpreters, comma-separated: versions (3.11, 3.13, 3.13t: found on PATH, "
+                      "under pyenv or uv) or paths (default: the running one); see README: Beyond the GIL")
+    what.add_argument("--gil", help="on free-threaded builds: on, off or on,off (PYTHON_GIL=1/0 for the probe)")
     what.add_argument("--param", action="append", type=key_value, default=[], metavar="KEY=V,...",
                       help="any other workload parameter, to every workload that takes it; repeatable")
     how = parser.add_argument_group("how to measure")
@@ -74,6 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "with parbench loaded; exec: a new interpreter per cell (slower; new memory layout each time)")
     where = parser.add_argument_group("where")
     where.add_argument("--results", type=_folder, help="results folder (default: results)")
+    where.add_argument("--envs", metavar="DIR", help="where each interpreter's environment is built and reused "
+                       "(default: ~/.cache/parbench/envs)")
     where.add_argument("--run-id", help="name of the run folder (default: the date and time, YYYYmmdd-HHMMSS)")
     where.add_argument("--resume", metavar="RUN", help="measure the cells a run is missing (its spec is kept): its id "
                                                      "in the results folder, or the path of its folder")
@@ -134,7 +139,7 @@ def _calibrate(cells: Sequence[PlannedCell], spec: SweepSpec) -> tuple[dict[str,
 
 
 def _limits(spec: SweepSpec) -> Limits:
-    return Limits(spec.repeat, spec.warmup, spec.timeout, spec.isolation, spec.quiet_wait)
+    return Limits(spec.repeat, spec.warmup, spec.timeout, spec.isolation, spec.quiet_wait, spec.envs)
 
 
 def _print_plan(cells: Sequence[PlannedCell], notes: Sequence[str], spec: SweepSpec) -> None:

@@ -14,6 +14,11 @@ SCHEMA_VERSION history (bump on any change a reader must know about; say how to 
       repeats whose foreign share passed FOREIGN_SHARE (below).
       Migration from 1: every new field takes its default (no reference: speedups of a version-1 run are
       unpaired, and say so); `migrate()` does it on read.
+  3 - the interpreter as an axis. Cell.python (the interpreter asked for: a version like "3.13" or a path) and
+      Cell.gil ("on"/"off": PYTHON_GIL for a free-threaded build), both left out of to_dict() and key() when
+      None (the running interpreter), so cells of older runs keep their keys. Record.interpreter: what the probe
+      ran under (path, version, implementation, free_threaded build, gil_start/gil_end: sys._is_gil_enabled()
+      at the start and the end of the cell; see results.interpreter). Migration from 2: the defaults (None).
 
 Status: OK (every result exact), WRONG (a result differed from the expected one), TIMEOUT (the sweep driver
 killed the probe at --timeout), CRASHED (the probe or one of its workers died: killed, or exited without a
@@ -29,9 +34,9 @@ from typing import Any, Literal, get_args
 
 from parbench.units import fmt_count
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # The versions a reader can migrate forward (see the history above).
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 
 Status = Literal["OK", "WRONG", "TIMEOUT", "CRASHED", "ERROR", "UNAVAILABLE"]
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -55,7 +60,8 @@ def worst(statuses: list[str]) -> str:
 
 @dataclass(frozen=True)
 class Cell:
-    """One point of a sweep: workload + its parameters, strategy + its options, workers, start method."""
+    """One point of a sweep: workload + its parameters, strategy + its options, workers, start method, and the
+    interpreter (None: the running one) with its GIL setting (free-threaded builds only)."""
 
     workload: str
     params: Mapping[str, Any]
@@ -63,6 +69,8 @@ class Cell:
     workers: int
     start_method: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    python: str | None = None
+    gil: str | None = None
 
     def key(self) -> str:
         """A canonical string identifying the cell (resume and compare match on it)."""
@@ -72,16 +80,19 @@ class Cell:
         params = " ".join(f"{k}={_short(v)}" for k, v in self.params.items())
         opts = "".join(f" {k}={v}" for k, v in self.options.items() if v not in ("", None))  # unset: noise
         how = f" {self.start_method}" if self.start_method else ""
-        return f"{self.workload}[{params}] {self.strategy} x{self.workers}{how}{opts}"
+        where = (f" py{self.python}" if self.python else "") + (f" gil={self.gil}" if self.gil else "")
+        return f"{self.workload}[{params}] {self.strategy} x{self.workers}{how}{opts}{where}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"workload": self.workload, "params": dict(self.params), "strategy": self.strategy,
-                "workers": self.workers, "start_method": self.start_method, "options": dict(self.options)}
+        raw = {"workload": self.workload, "params": dict(self.params), "strategy": self.strategy,
+               "workers": self.workers, "start_method": self.start_method, "options": dict(self.options)}
+        # Only when set: the keys of cells measured under the running interpreter stay those of older runs.
+        return raw | {k: v for k, v in (("python", self.python), ("gil", self.gil)) if v is not None}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Cell:
         return cls(raw["workload"], dict(raw["params"]), raw["strategy"], int(raw["workers"]),
-                   raw.get("start_method"), dict(raw.get("options") or {}))
+                   raw.get("start_method"), dict(raw.get("options") or {}), raw.get("python"), raw.get("gil"))
 
 
 def _short(value: Any) -> str:
@@ -140,6 +151,7 @@ class Record:
     superlinear: bool = False  # the workload says a speedup above the workers is physically possible
     quiet_wait_s: float | None = None  # how long the driver waited for quiet CPUs before this visit
     contaminated: int | None = None  # timed repeats (either side of a pair) disturbed by other tenants
+    interpreter: Mapping[str, Any] | None = None  # what the probe ran under (results.interpreter.facts)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -181,5 +193,6 @@ def migrate(raw: Mapping[str, Any]) -> dict[str, Any]:
     version = raw.get("schema_version")
     if version not in READABLE_VERSIONS:
         raise ValueError(f"record has schema_version {version!r}; this parbench reads {READABLE_VERSIONS}")
-    # 1 -> 2: only fields with defaults were added, so the defaults are the migration (no reference: unpaired).
+    # 1 -> 2 -> 3: only fields with defaults were added, so the defaults are the migration (no reference: unpaired;
+    # no interpreter facts: the run's own interpreter, described in its meta.json).
     return {**raw, "schema_version": SCHEMA_VERSION}

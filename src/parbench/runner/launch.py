@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import select
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from parbench.errors import StrategyError
 from parbench.lifelines import die_with_parent
+from parbench.results.interpreter import GIL_ENV
 from parbench.runner.probe import ProbeRequest
 
 PROBE_MODULE = "parbench.runner.probe"
@@ -47,12 +49,15 @@ class Launcher(Protocol):
 class ExecLauncher:
     """`python -m parbench.runner.probe` per cell: a new interpreter, memory layout and hash seed each time."""
 
+    def __init__(self, python: str | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.python, self.env = python or sys.executable, env
+
     def launch(self, request: ProbeRequest, out: Path, err: Path) -> Launched:
         with out.open("wb") as out_file, err.open("wb") as err_file:
             # SIGTERM when the driver dies (it is killed outright): the probe tears its strategy down and ends,
             # instead of measuring on for nobody, with no deadline.
-            proc = subprocess.Popen([sys.executable, "-m", PROBE_MODULE], stdin=subprocess.PIPE, stdout=out_file,
-                                    stderr=err_file, start_new_session=True, close_fds=True,
+            proc = subprocess.Popen([self.python, "-m", PROBE_MODULE], stdin=subprocess.PIPE, stdout=out_file,
+                                    stderr=err_file, start_new_session=True, close_fds=True, env=self.env,
                                     preexec_fn=die_with_parent(signal.SIGTERM))  # noqa: PLW1509
         assert proc.stdin is not None
         with contextlib.suppress(BrokenPipeError), proc.stdin:  # it died before reading: its exit code says why
@@ -66,16 +71,18 @@ class ExecLauncher:
 class ForkServer:
     """`python -m parbench.runner.probe --serve`, started once per sweep; it forks a fresh probe per cell."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.err_path = workdir / "probe-server.err"
+    def __init__(self, workdir: Path, python: str | None = None, env: Mapping[str, str] | None = None,
+                 name: str = "probe-server") -> None:
+        self.err_path = workdir / f"{name}.err"
         self.proc: subprocess.Popen[str] | None = None
+        self.python, self.env = python or sys.executable, env
 
     def _start(self) -> subprocess.Popen[str]:
         self.close()  # a server that died: its pipes
         with self.err_path.open("ab") as err:
-            proc = subprocess.Popen([sys.executable, "-m", PROBE_MODULE, "--serve"], stdin=subprocess.PIPE,
+            proc = subprocess.Popen([self.python, "-m", PROBE_MODULE, "--serve"], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1,
-                                    start_new_session=True, close_fds=True)
+                                    start_new_session=True, close_fds=True, env=self.env)
         self.proc = proc
         assert proc.stdout is not None
         # Nothing is buffered before its first line, so select on the pipe is exact here.
@@ -141,7 +148,37 @@ class ForkServer:
         self.proc = None
 
 
-def launcher(isolation: str, workdir: Path) -> Launcher:
-    if isolation == "exec":
-        return ExecLauncher()
-    return ForkServer(workdir)
+def _one(isolation: str, workdir: Path, python: str | None = None, env: Mapping[str, str] | None = None,
+         name: str = "probe-server") -> Launcher:
+    return ExecLauncher(python, env) if isolation == "exec" else ForkServer(workdir, python, env, name)
+
+
+class PerInterpreter:
+    """Probes of each cell under its interpreter (Cell.python) and GIL setting (Cell.gil): one launcher per pair,
+    started at its first cell. PYTHON_GIL is read when an interpreter starts, so a probe server serves one."""
+
+    def __init__(self, isolation: str, workdir: Path, pythons: Mapping[str, str]) -> None:
+        self.isolation, self.workdir, self.pythons = isolation, workdir, pythons
+        self.started: dict[tuple[str | None, str | None], Launcher] = {}
+
+    def _for(self, python: str | None, gil: str | None) -> Launcher:
+        if (python, gil) not in self.started:
+            env = None if gil is None else {**os.environ, "PYTHON_GIL": GIL_ENV[gil]}
+            name = "probe-server" if python is None and gil is None else f"probe-server-{len(self.started)}"
+            exe = None if python is None else self.pythons[python]
+            self.started[python, gil] = _one(self.isolation, self.workdir, exe, env, name)
+        return self.started[python, gil]
+
+    def launch(self, request: ProbeRequest, out: Path, err: Path) -> Launched:
+        return self._for(request.cell.python, request.cell.gil).launch(request, out, err)
+
+    def close(self) -> None:
+        for started in self.started.values():
+            started.close()
+
+
+def launcher(isolation: str, workdir: Path, pythons: Mapping[str, str] | None = None) -> Launcher:
+    """How probes start; `pythons` maps each Cell.python of the sweep to its environment's python."""
+    if not pythons:
+        return _one(isolation, workdir)
+    return PerInterpreter(isolation, workdir, pythons)

@@ -29,6 +29,7 @@ import psutil
 from parbench import registry
 from parbench.cpus import usable_cpus
 from parbench.errors import StrategyError, Unavailable, WorkerDied
+from parbench.results import interpreter
 from parbench.results.schema import Cell, Record, Sample, Status
 from parbench.runner.neighbours import Neighbours
 from parbench.strategies.base import Context, PhaseClock, Strategy
@@ -258,13 +259,17 @@ def measure(cell: Cell, repeat: int, warmup: int = 0,
             on_sample: Callable[[Sample], None] | None = None, paired: bool = True) -> Record:
     """Measure `cell`: `warmup` checked-but-untimed repeats, then `repeat` timed ones, each paired with a
     sequential reference run unless `paired` is False or the cell is sequential itself."""
-    started = now_iso()
+    started, gil_start = now_iso(), interpreter.gil_enabled()
     workload = registry.get_workload(cell.workload).from_params(cell.params)
     strategy_cls = registry.get_strategy(cell.strategy)
     expected = workload.expected()
-    reason = strategy_cls.available(cell.start_method)
+    # A cell asking for a GIL state it did not get (PYTHON_GIL, runner.spec's `gil`) would measure something else.
+    here = interpreter.facts(gil_start)
+    reason = (strategy_cls.available(cell.start_method) or _available_for(strategy_cls, workload)
+              or interpreter.gil_mismatch(cell.gil, here))
     if reason:
-        return Record(cell, "UNAVAILABLE", expected, error=reason, started=started, family=strategy_cls.family)
+        return Record(cell, "UNAVAILABLE", expected, error=reason, started=started, family=strategy_cls.family,
+                      interpreter=here)
     data, cpus = workload.make_input(), tuple(usable_cpus())
     strategy = strategy_cls(Context(workload, data, cell.workers, cell.start_method, cell.options))
     # sequential is its own reference; every other strategy is paired with it (module docstring).
@@ -274,7 +279,8 @@ def measure(cell: Cell, repeat: int, warmup: int = 0,
     return Record(cell, life.status(), expected, tuple(life.samples), warmup, life.setup_ns, life.teardown_ns,
                   cpus, _own_peak_rss(), life.peak_children, life.error, strategy.extra(), started,
                   strategy_cls.family, reference=tuple(life.reference), cpu_bound=workload_cpu_bound(workload),
-                  superlinear=bool(getattr(workload, "superlinear", False)), contaminated=life.contaminated(len(cpus)))
+                  superlinear=bool(getattr(workload, "superlinear", False)), contaminated=life.contaminated(len(cpus)),
+                  interpreter=interpreter.facts(gil_start))
 
 
 def workload_cpu_bound(workload: Workload) -> bool | None:
@@ -282,3 +288,9 @@ def workload_cpu_bound(workload: Workload) -> bool | None:
     says = getattr(workload, "cpu_bound", None)
     answer = says() if callable(says) else None
     return None if answer is None else bool(answer)
+
+
+def _available_for(strategy_cls: type[Strategy], workload: Workload) -> str | None:
+    """A strategy's word on this workload point (subinterpreters: not the numpy kernel), when it has one."""
+    says = getattr(strategy_cls, "available_for", None)
+    return says(workload) if callable(says) else None

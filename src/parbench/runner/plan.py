@@ -101,7 +101,23 @@ def _cells_for(spec: SweepSpec, workload: str, params: dict[str, Any], name: str
             yield make_cell(workload, params, name, workers, method, spec.options.get(name))
 
 
+def interpreter_axis(spec: SweepSpec) -> list[tuple[str | None, str | None]]:
+    """(python, gil) per variant of every cell: the running interpreter alone when the spec names none; the `gil`
+    settings only on free-threaded builds (a GIL build has no PYTHON_GIL to set)."""
+    from parbench.runner.environments import resolve
+
+    if not spec.pythons:
+        return [(None, None)]
+    axis: list[tuple[str | None, str | None]] = []
+    for python in spec.pythons:
+        settings = spec.gil if spec.gil and resolve(python).free_threaded else (None,)
+        axis += [(python, gil) for gil in settings]
+    return axis
+
+
 def _availability(cell: Cell, cache: dict[tuple[str, str | None], str | None]) -> str | None:
+    if cell.python is not None:
+        return None  # asked under its own interpreter, in the probe: the record then carries the facts too
     key = (cell.strategy, cell.start_method)
     if key not in cache:
         try:
@@ -118,11 +134,14 @@ def make_plan(spec: SweepSpec) -> Plan:
     if not names:
         raise UserError("no strategy left to measure: " + ("; ".join(notes) or "the selection is empty"))
     cells: dict[str, Cell] = {}
+    axis = interpreter_axis(spec)
     for workload in spec.workloads:
         for params in spec.points(workload):
             for cell in (make_cell(workload, params, BASELINE, 1),
                          *(c for n in names for c in _cells_for(spec, workload, params, n))):
-                cells.setdefault(cell.key(), cell)
+                for python, gil in axis:
+                    variant = replace(cell, python=python, gil=gil)
+                    cells.setdefault(variant.key(), variant)
     cache: dict[tuple[str, str | None], str | None] = {}
     planned = [PlannedCell(c, registry.get_strategy(c.strategy).family, _availability(c, cache))
                for c in cells.values()]

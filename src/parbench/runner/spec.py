@@ -18,6 +18,9 @@ every selected workload that takes the parameter, or to one workload with `--siz
     isolation = "fork"                          # fork: probes forked from a server; exec: a new interpreter each
     quiet-wait = 10                             # seconds to wait, before each visit, for its CPUs to go idle
     seed = 42                                   # shuffles the cell order; random when absent
+    pythons = ["3.11", "3.13", "/opt/py/bin/python3.14t"]   # interpreters: versions or paths (default: this one)
+    gil = ["on", "off"]                         # free-threaded builds only: PYTHON_GIL=1 / 0 for the probe
+    envs = "~/.cache/parbench/envs"             # where each interpreter's environment is built (runner.environments)
     [params.array-sum]
     size = [1e5, 1e6]
     kernel = ["python", "numpy"]
@@ -80,6 +83,9 @@ class SweepSpec:
     rounds: int = 1
     # Before each visit, wait up to this many seconds until its CPUs are idle (runner.neighbours); 0: never.
     quiet_wait: float = 0.0
+    pythons: tuple[str, ...] = ()  # interpreters as asked (runner.environments); empty: the running one alone
+    gil: tuple[str, ...] = ()  # on free-threaded interpreters: PYTHON_GIL settings to measure (empty: as built)
+    envs: str | None = None  # the environments folder (None: runner.environments.default_root())
 
     def points(self, workload: str) -> list[dict[str, Any]]:
         """Every parameter combination of `workload`, in grid order."""
@@ -93,7 +99,7 @@ class SweepSpec:
                 "start_methods": list(self.start_methods), "options": {s: dict(o) for s, o in self.options.items()},
                 "repeat": self.repeat, "warmup": self.warmup, "timeout": self.timeout, "seed": self.seed,
                 "lenient": self.lenient, "isolation": self.isolation, "rounds": self.rounds,
-                "quiet_wait": self.quiet_wait}
+                "quiet_wait": self.quiet_wait, "pythons": list(self.pythons), "gil": list(self.gil), "envs": self.envs}
 
 
 # --- reading one value -------------------------------------------------------------------------------------
@@ -178,6 +184,32 @@ def _isolation(value: object, where: str) -> str:
     return str(value)
 
 
+def _pythons(value: object, where: str) -> tuple[str, ...]:
+    """Each interpreter must be found here now (a one-line refusal lists what was found)."""
+    from parbench.runner.environments import resolve
+
+    names = tuple(dict.fromkeys(_names(value, where)))
+    for name in names:
+        resolve(name, where)
+    return names
+
+
+def _gil(value: object, where: str) -> tuple[str, ...]:
+    from parbench.results.interpreter import GIL_SETTINGS
+
+    settings = tuple(dict.fromkeys(_names(value, where)))
+    for setting in settings:
+        if setting not in GIL_SETTINGS:
+            raise UserError(f"{where}: expected on or off, got {setting!r}")
+    return settings
+
+
+def _envs(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise UserError(f"{where}: expected a folder, got {value!r}")
+    return str(Path(value).expanduser())
+
+
 def _prefixed(where: str, check: Callable[..., Any], *args: Any) -> Any:
     """Run a check whose UserError does not say where the value came from, and say it."""
     try:
@@ -238,6 +270,9 @@ KEYS: dict[str, Callable[[object, str], Any]] = {
     "isolation": _isolation,
     "quiet-wait": _quiet_wait,
     "seed": _bounded_int(0, 2**63 - 1),
+    "pythons": _pythons,
+    "gil": _gil,
+    "envs": _envs,
     "params": _params,
     "options": _options,
 }
@@ -323,6 +358,9 @@ def resolve_spec(layer: Layer, flags: Sequence[ParamFlag] = (), lenient: bool = 
         isolation=layer.get("isolation", "fork"),
         rounds=layer.get("rounds", 1),
         quiet_wait=layer.get("quiet-wait", 0.0),
+        pythons=tuple(layer.get("pythons", ())),
+        gil=tuple(layer.get("gil", ())),
+        envs=layer.get("envs"),
     )
 
 
@@ -348,4 +386,5 @@ def spec_from_dict(raw: Mapping[str, Any]) -> SweepSpec:
     return SweepSpec(raw["preset"], {w: {k: tuple(v) for k, v in g.items()} for w, g in raw["workloads"].items()},
                      tuple(raw["strategies"]), tuple(raw["workers"]), tuple(raw["start_methods"]),
                      raw["options"], raw["repeat"], raw["warmup"], raw["timeout"], raw["seed"], raw["lenient"],
-                     raw.get("isolation", "fork"), raw.get("rounds", 1), raw.get("quiet_wait", 0.0))
+                     raw.get("isolation", "fork"), raw.get("rounds", 1), raw.get("quiet_wait", 0.0),
+                     tuple(raw.get("pythons", ())), tuple(raw.get("gil", ())), raw.get("envs"))

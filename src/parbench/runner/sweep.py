@@ -19,7 +19,7 @@ import signal
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -34,6 +34,7 @@ from parbench.results.schema import SLOW_MACHINE, Record, Status
 from parbench.results.store import RunStore
 from parbench.runner.affinity import forget_load, least_busy
 from parbench.runner.canary import slowdown
+from parbench.runner.environments import prepare
 from parbench.runner.launch import Launcher, LaunchError, launcher
 from parbench.runner.measure import now_iso
 from parbench.runner.neighbours import CONTAMINATED_VISIT, wait_for_quiet
@@ -62,6 +63,7 @@ class Limits:
     timeout: float
     isolation: str = "fork"
     quiet_wait: float = 0.0  # seconds to wait for idle CPUs before each visit (runner.neighbours)
+    envs: str | None = None  # where the interpreters' environments live (runner.environments)
 
 
 class Observer(Protocol):
@@ -311,13 +313,14 @@ def measure_isolated(planned: PlannedCell, limits: Limits, launcher: Launcher, w
 
 
 @contextlib.contextmanager
-def probes(isolation: str) -> Iterator[tuple[Launcher, Path]]:
-    """A launcher for the sweep's probes and a scratch folder for their output, both gone afterwards (and those
-    of sweeps killed before they could remove theirs)."""
+def probes(isolation: str, pythons: Mapping[str, str] | None = None) -> Iterator[tuple[Launcher, Path]]:
+    """A launcher for the sweep's probes (under each cell's interpreter: `pythons` maps Cell.python to its
+    environment's python) and a scratch folder for their output, both gone afterwards (and those of sweeps
+    killed before they could remove theirs)."""
     remove_dead_scratch()
     remove_orphaned_segments()
     with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
-        started = launcher(isolation, Path(scratch))
+        started = launcher(isolation, Path(scratch), pythons)
         try:
             yield started, Path(scratch)
         finally:
@@ -332,7 +335,9 @@ def run_sweep(cells: Sequence[PlannedCell], store: RunStore, limits: Limits, obs
     pace = Pace({len(usable_cpus()): reference_canary} if reference_canary else {},
                 budget=max(3, int(len(cells) * BUDGET)))
     queue = deque(cells)
-    with probes(limits.isolation) as (started, scratch):
+    # Every interpreter's environment first: one that cannot be built stops the sweep before any cell runs.
+    pythons = prepare([c.cell for c in cells], limits.envs)
+    with probes(limits.isolation, pythons) as (started, scratch):
         while queue:
             planned = queue.popleft()
             observer.cell_started(planned)

@@ -27,7 +27,8 @@ from parbench.interrupts import worker_signals
 from parbench.params import Param
 from parbench.workloads.base import Task, Workload, split_range
 
-Family = Literal["sequential", "threads", "processes", "distributed"]
+# interpreters: several interpreters in one process, each with its own GIL (PEP 684), threads driving them.
+Family = Literal["sequential", "threads", "processes", "distributed", "interpreters"]
 START_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
 PHASES: tuple[str, ...] = ("setup", "spawn", "scatter", "compute", "gather", "teardown")
 
@@ -112,6 +113,8 @@ class BaseStrategy:
     max_workers: ClassVar[int | None] = None
     # A sweep runs it only when named: a family or a preset asking for "processes" wants working strategies.
     by_name_only: ClassVar[bool] = False
+    # The parbench extra that installs what it needs (runner.environments builds other interpreters' with it).
+    pip_extra: ClassVar[str | None] = None
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

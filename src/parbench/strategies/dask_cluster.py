@@ -42,6 +42,7 @@ class DaskStrategy(BaseStrategy):
     """Dask distributed: slices scattered to worker processes, the kernel mapped over them."""
 
     name: ClassVar[str] = "dask"
+    pip_extra: ClassVar[str | None] = "dask"
     family: ClassVar[Family] = "distributed"
     summary: ClassVar[str] = ("dask LocalCluster (1 thread per worker process) or --dask-scheduler: slices "
                               "scattered, kernel mapped")

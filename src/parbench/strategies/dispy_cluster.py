@@ -145,6 +145,7 @@ class DispyStrategy(BaseStrategy):
     """dispy.JobCluster over dispynode daemons; one job per task, its slice pickled into the job."""
 
     name: ClassVar[str] = "dispy"
+    pip_extra: ClassVar[str | None] = "dispy"
     family: ClassVar[Family] = "distributed"
     summary: ClassVar[str] = ("dispy JobCluster: a job per task (slice pickled) on dispynode daemons, "
                               "embedded on 127.0.0.1 or --dispy-nodes")

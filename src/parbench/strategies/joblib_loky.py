@@ -21,6 +21,7 @@ class JoblibStrategy(BaseStrategy):
     """joblib.Parallel with the loky backend, entered once in setup; a delayed call per task each run."""
 
     name: ClassVar[str] = "joblib"
+    pip_extra: ClassVar[str | None] = "joblib"
     family: ClassVar[Family] = "processes"
     summary: ClassVar[str] = ("joblib Parallel(n_jobs=workers, backend='loky'): loky workers reused, "
                               "large slices memory-mapped")

@@ -83,6 +83,7 @@ class _MpiRanks(BaseStrategy):
     family: ClassVar[Family] = "distributed"
     options: ClassVar[tuple[Param, ...]] = OPTIONS
     pickled: ClassVar[bool]
+    pip_extra: ClassVar[str | None] = "mpi"
 
     @classmethod
     def available(cls, start_method: str | None = None) -> str | None:

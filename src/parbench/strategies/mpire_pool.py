@@ -36,6 +36,7 @@ class MpireStrategy(ProcessStrategy):
     """mpire.WorkerPool started once with the input as shared objects; pool.map over the tasks every run."""
 
     name: ClassVar[str] = "mpire"
+    pip_extra: ClassVar[str | None] = "mpire"
     summary: ClassVar[str] = ("mpire WorkerPool started once, input as shared objects (inherited under fork); "
                               "map over the tasks each run")
     options: ClassVar[tuple[Param, ...]] = (_CHUNKSIZE,)

@@ -81,6 +81,7 @@ class RayStrategy(BaseStrategy):
     """Ray tasks over the input put once in the object store, on an embedded instance or a running cluster."""
 
     name: ClassVar[str] = "ray"
+    pip_extra: ClassVar[str | None] = "ray"
     family: ClassVar[Family] = "distributed"
     summary: ClassVar[str] = ("ray.init(num_cpus=workers) or --ray-address: input ray.put once per run, a task "
                               "per slice")

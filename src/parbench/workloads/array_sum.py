@@ -11,6 +11,7 @@ import numpy as np
 from parbench.errors import UserError
 from parbench.params import Param, resolve
 from parbench.workloads.base import BaseWorkload, Task, split_range
+from parbench.workloads.portable import sum_loop
 
 # 2**31 int64 elements is 16 GiB: beyond that a typo is likelier than a wish.
 MAX_SIZE = 2**31
@@ -62,10 +63,11 @@ class ArraySum(BaseWorkload):
         # memoryview needs aligned, contiguous data; a transport that delivers otherwise (dask hands arrays
         # over at any byte offset of its frames) costs one copy here, counted in compute.
         chunk = np.require(chunk, dtype=np.int64, requirements=("C", "A"))
-        total = 0
-        for x in memoryview(chunk):  # type: ignore[arg-type]  # the course's plain loop, one int at a time
-            total += x
-        return total
+        return sum_loop(memoryview(chunk))  # type: ignore[arg-type]  # the course's plain loop, one int at a time
+
+    def portable(self, task: Task) -> tuple[str, tuple[object, ...]] | None:
+        """What a subinterpreter runs (parbench.workloads.portable): the python kernel only, numpy cannot load."""
+        return ("sum_loop", ()) if self.kernel_kind == "python" else None
 
     def expected(self) -> int:
         n = self.size

@@ -77,6 +77,11 @@ class BaseWorkload:
         the workload cannot say."""
         return None
 
+    def portable(self, task: Task) -> tuple[str, tuple[object, ...]] | None:
+        """The function of parbench.workloads.portable (numpy-free) that computes `task` from its chunk, and the
+        arguments after the chunk; None when only numpy can (subinterpreters then cannot run this workload)."""
+        return None
+
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
 

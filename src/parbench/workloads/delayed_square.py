@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from parbench.params import Param
 from parbench.workloads.base import BaseWorkload, Task
+from parbench.workloads.portable import sleep_squares
 
 # A day per item is never what anyone meant.
 MAX_DELAY = 86_400.0
@@ -40,12 +40,11 @@ class DelayedSquare(BaseWorkload):
         return not self.delay  # sleeping is waiting, not computing
 
     def kernel(self, chunk: np.ndarray | None, task: Task) -> int:
-        total = 0
-        for x in range(task.lo, task.hi):
-            if self.delay:
-                time.sleep(self.delay)
-            total += x * x
-        return total
+        return sleep_squares(None, task.lo, task.hi, self.delay)
+
+    def portable(self, task: Task) -> tuple[str, tuple[object, ...]] | None:
+        """What a subinterpreter runs for `task` (parbench.workloads.portable)."""
+        return "sleep_squares", (task.lo, task.hi, self.delay)
 
     def expected(self) -> int:
         n = self.size

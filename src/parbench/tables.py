@@ -27,21 +27,22 @@ from parbench.units import fmt_count, fmt_duration
 def _points(summary: pd.DataFrame) -> dict[str, str]:
     """Point id -> a short column label: the workload and the parameters that vary across the run."""
     parsed = {k: json.loads(k) for k in summary["key"]}
-    points = {point_of(k): (c["workload"], c["params"]) for k, c in parsed.items()}
+    points = {point_of(k): (c["workload"], c["params"], c.get("python"), c.get("gil")) for k, c in parsed.items()}
     labels = {}
-    for pid, (workload, params) in points.items():
-        same = [p for w, p in points.values() if w == workload]
+    for pid, (workload, params, python, gil) in points.items():
+        same = [p for w, p, *_ in points.values() if w == workload]
         varying = [k for k in params if len({json.dumps(p.get(k)) for p in same}) > 1]
         shown = varying or [k for k in params if k == "size"] or list(params)
-        labels[pid] = workload + "\n" + " ".join(_value(params[k]) for k in shown)
+        where = (f" py{python}" if python else "") + (f" gil={gil}" if gil else "")  # the interpreter axis
+        labels[pid] = workload + "\n" + " ".join(_value(params[k]) for k in shown) + where
     return dict(sorted(labels.items(), key=lambda item: _order(item[0])))
 
 
 def _order(pid: str) -> tuple[Any, ...]:
     """Points sorted by workload, then by parameter values (numbers as numbers: 8 before 32)."""
-    workload, params = json.loads(pid)
+    workload, params, *where = json.loads(pid)
     values = [(0, v, "") if isinstance(v, int | float) else (1, 0, str(v)) for v in params.values()]
-    return workload, values
+    return workload, values, json.dumps(where, sort_keys=True)
 
 
 def _value(value: Any) -> str:

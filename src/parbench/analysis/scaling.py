@@ -131,10 +131,17 @@ def _cell(key: str) -> dict[str, Any]:
     return raw
 
 
+def _interpreter(cell: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """[{python, gil}] for a cell measured under an interpreter other than the running one's default, else []:
+    sequential under 3.13 is the reference of 3.13's cells, never of 3.11's."""
+    found = {k: cell[k] for k in ("python", "gil") if cell.get(k) is not None}
+    return [found] if found else []
+
+
 def point_of(key: str) -> str:
-    """The (workload, parameters) part of a cell key: what a speedup compares against."""
+    """The (workload, parameters[, interpreter]) part of a cell key: what a speedup compares against."""
     cell = _cell(key)
-    return json.dumps([cell["workload"], cell["params"]], sort_keys=True)
+    return json.dumps([cell["workload"], cell["params"], *_interpreter(cell)], sort_keys=True)
 
 
 def sequential_reference(summary: pd.DataFrame, column: str, points: pd.Series | None = None) -> np.ndarray:
@@ -154,19 +161,21 @@ def variant_of(key: str) -> str:
 
 def series_of(key: str) -> str:
     cell = _cell(key)
-    return json.dumps([cell["strategy"], cell["start_method"], cell["options"]], sort_keys=True)
+    return json.dumps([cell["strategy"], cell["start_method"], cell["options"], *_interpreter(cell)], sort_keys=True)
 
 
 def _labels(series: Iterable[str]) -> dict[str, str]:
-    """Short names for series: the strategy, plus the start method or options only where they tell apart."""
+    """Short names for series: the strategy, plus the start method or options only where they tell apart, and
+    the interpreter (py3.13, gil=off) where the run has several."""
     parsed = {s: json.loads(s) for s in set(series)}
-    methods = {m for _, m, _ in parsed.values() if m}
+    methods = {m for _, m, *_ in parsed.values() if m}
     labels = {}
-    for key, (strategy, method, options) in parsed.items():
-        siblings = [o for s, _, o in parsed.values() if s == strategy]
+    for key, (strategy, method, options, *where) in parsed.items():
+        siblings = [o for s, _, o, *_ in parsed.values() if s == strategy]
         label = strategy + (f" ({method})" if len(methods) > 1 and method else "")
         if any(o != options for o in siblings):
             label += " " + " ".join(f"{k}={v}" for k, v in sorted(options.items()))
+        label += "".join(f" py{w['python']}" * ("python" in w) + f" gil={w.get('gil')}" * ("gil" in w) for w in where)
         labels[key] = label
     return labels
 

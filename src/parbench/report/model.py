@@ -93,7 +93,7 @@ def bytes_per_point(points: Sequence[str]) -> dict[str, int]:
 
     found = {}
     for point in set(points):
-        workload, params = json.loads(point)
+        workload, params, *_ = json.loads(point)  # and the interpreter, when the run has that axis
         try:
             touched = int(get_workload(workload).from_params(params).bytes_touched())
         except Exception:  # a plugin workload missing here, or parameters it no longer takes: no GB/s, no more

@@ -2,6 +2,8 @@
 
 Columns, in order:
   run_id, key (Cell.key(): the cell's identity), workload, strategy, family, workers, start_method,
+  python and gil (the interpreter asked for and its PYTHON_GIL setting; empty: the running interpreter),
+  python_version, free_threaded, gil_start, gil_end (what the probe ran under: results.interpreter),
   the workload parameters by name (size, kernel, fill, delay, ...; missing where a workload lacks one),
   the strategy options as option_<name> (option_chunksize, option_batch, ...),
   status, error, visit (which of the cell's sweep rounds), repeat (0-based within its visit; <NA> on the
@@ -29,7 +31,8 @@ import pandas as pd
 
 from parbench.results.schema import Record, Sample
 
-CELL_COLUMNS = ("run_id", "key", "workload", "strategy", "family", "workers", "start_method")
+CELL_COLUMNS = ("run_id", "key", "workload", "strategy", "family", "workers", "start_method", "python", "gil",
+                "python_version", "free_threaded", "gil_start", "gil_end")
 INT_COLUMNS = ("workers", "repeat", "wall_ns", "cpu_ns", "result", "expected", "peak_rss", "setup_ns",
                "teardown_ns", "warmup", "cpus_granted", "peak_rss_children", "probe_wall_ns", "visit", "canary_ns",
                "foreign_ns", "ref_wall_ns", "ref_cpu_ns", "ref_foreign_ns", "contaminated")
@@ -41,7 +44,10 @@ def _cell_part(run_id: str, record: Record) -> dict[str, Any]:
     cell = record.cell
     row: dict[str, Any] = {"run_id": run_id, "key": cell.key(), "workload": cell.workload,
                            "strategy": cell.strategy, "family": record.family, "workers": cell.workers,
-                           "start_method": cell.start_method}
+                           "start_method": cell.start_method, "python": cell.python, "gil": cell.gil}
+    facts = record.interpreter or {}
+    row.update({"python_version": facts.get("version"), "free_threaded": facts.get("free_threaded"),
+                "gil_start": facts.get("gil_start"), "gil_end": facts.get("gil_end")})
     row.update(cell.params)
     row.update({f"option_{k}": v for k, v in cell.options.items()})
     return row

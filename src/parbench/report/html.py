@@ -275,7 +275,7 @@ def context(report: Report) -> dict[str, Any]:
             "quality": [n for n in report.notices if n.kind in QUALITY],
             "cells_table": cells_table(report.summary), "comparison": comparison,
             "comparison_table": comparison_table(comparison, comparison.shown()) if comparison else None,
-            "machine": report.machine_line(), "trust": report.trust}
+            "machine": report.machine_line(), "trust": report.trust, "gil_story": report.gil_story}
 
 
 def render(report: Report) -> str:

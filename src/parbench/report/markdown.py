@@ -97,9 +97,19 @@ def header(report: Report) -> list[str]:
             report.trust.line(), "", f"{report.machine_line()}. {len(report.summary)} cells: {counts}.", ""]
 
 
+def gil_section(report: Report) -> list[str]:
+    """Strategies x interpreters, when the run measured several (parbench.analysis.interpreters)."""
+    lines = []
+    for story in report.gil_story:
+        lines += [f"### Beyond the GIL: {story.point}", "", *(f"- {line}" for line in story.verdicts), ""]
+        lines += table(["strategy", *(f"Python {i}" for i in story.interpreters)],
+                       [[label, *cells] for label, cells in story.rows], right=range(1, len(story.interpreters) + 1))
+    return lines
+
+
 def render(report: Report) -> str:
     """The whole Markdown summary."""
-    lines = [*header(report), "### Winners", "", *winners(report)]
+    lines = [*header(report), "### Winners", "", *winners(report), *gil_section(report)]
     for workload in report.workloads:
         for variant in workload.variants:
             lines += [f"### {variant.title}", "", *(f"- {line}" for line in variant.verdict.lines), ""]

@@ -16,6 +16,7 @@ import pandas as pd
 
 from parbench.analysis import DEFAULT_ALPHA, DEFAULT_FACTOR
 from parbench.analysis.compare import Comparison, compare_runs
+from parbench.analysis.interpreters import GilStory, gil_story
 from parbench.analysis.phases import phase_medians
 from parbench.analysis.physics import SUSPECT
 from parbench.analysis.scaling import annotate, crossovers, fits
@@ -69,6 +70,7 @@ class Report:
     notices: tuple[Notice, ...]
     trust: Trust
     comparison: Comparison | None = None
+    gil_story: tuple[GilStory, ...] = ()  # strategies x interpreters, when the run has several (analysis.interpreters)
 
     @property
     def calibration(self) -> Mapping[str, Any]:
@@ -188,7 +190,8 @@ def build(run: OpenedRun, baseline: OpenedRun | None = None, factor: float = DEF
     evidence = Evidence(summary, phases, run.meta.get("calibration") or {}, touched, fitted, crossed)
     notices = failure_notices(summary, run.frame) + run_notices(run) + quality_notices(summary)
     comparison = compare_runs(baseline.frame, run.frame, factor, alpha) if baseline is not None else None
+    running = ((run.meta.get("environment") or {}).get("python") or {}).get("version")
     return Report(run, summary, phases, fitted, crossed, touched, _workloads(summary, evidence), tuple(notices),
-                  assess(summary, run.frame), comparison)
+                  assess(summary, run.frame), comparison, gil_story(summary, running, run.meta.get("calibration") or {}))
 
 

@@ -35,7 +35,9 @@ from parbench.workloads.base import Workload
 WORKERS: tuple[int, ...] = (1, 2)
 # value-nolock exists to come out WRONG (the lost-update race the course warns about): an exact-result gate
 # would fail on it by design, and a wrong answer has no meaningful speed. Its detection is tested in tests/.
-EXCLUDED: frozenset[str] = frozenset({"value-nolock"})
+# subinterpreters runs on 3.13+ and on the python kernel only: the gate runs under the project's interpreter, so it
+# is measured by the interpreter axis instead (tests/test_gil.py runs it under Python 3.13).
+EXCLUDED: frozenset[str] = frozenset({"value-nolock", "subinterpreters"})
 SLOWDOWN_ENV = "PARBENCH_BENCH_SLOWDOWN"
 # CI's "run everything" switch (.ci/run and ci.yml set it for the tests and the bench smoke run; tests/ reads it
 # too): a strategy unavailable here fails its benchmark instead of skipping it.

@@ -215,3 +215,18 @@ def kill_probe_mid_cell(cell: Cell, busy: str, settle: float = 0.0) -> KilledPro
     if failures:
         raise failures[0]
     return KilledProbe(record, noted[0].pid, noted, commands)
+
+
+# The interpreter the GIL tests measure under besides the running one: present under pyenv on these machines.
+OTHER_PYTHON = "3.13"
+
+
+@pytest.fixture(scope="session")
+def py313_envs() -> Path:
+    """The environments folder holding Python 3.13's, built once (about 40 s) and reused across sessions while
+    pyproject.toml is unchanged (runner.environments' stamp): it lives beside this test environment."""
+    from parbench.runner.environments import ensure, resolve
+
+    folder = Path(sys.prefix) / "parbench-envs"
+    ensure(resolve(OTHER_PYTHON), folder, ())
+    return folder

@@ -56,10 +56,11 @@ class NoRoom(BaseStrategy):
 
 
 def test_every_registered_strategy_but_value_nolock_is_covered_sequential_first() -> None:
-    """The suites cover all registered strategies except value-nolock, with sequential measured first."""
+    """The suites cover all registered strategies except value-nolock and subinterpreters (measured under 3.13 by
+    tests/test_gil.py), with sequential measured first."""
     covered = harness.covered_strategies()
     assert covered[0] == "sequential"
-    assert set(covered) == {e.name for e in registry.strategies().values()} - {"value-nolock"}
+    assert set(covered) == {e.name for e in registry.strategies().values()} - {"value-nolock", "subinterpreters"}
 
 
 def test_workers_respect_a_strategys_limit() -> None:

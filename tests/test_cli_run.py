@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import platform
+import sys
 
 import pytest
 
@@ -16,14 +18,20 @@ def _record(args: list[str]) -> tuple[int, dict]:
 
 
 def test_list_shows_every_builtin_and_all_are_available() -> None:
-    """`list --json` shows the 13 local strategies and both workloads, each available on this machine."""
+    """`list --json` shows the local strategies and both workloads, each available on this machine but
+    subinterpreters under Python 3.11 and 3.12 (which says why)."""
     result = run_cli(["list", "--json"])
     assert result.rc == 0
     info = json.loads(result.out)
     strategies = {s["name"]: s for s in info["strategies"]}
     assert set(registry.BUILTIN_STRATEGIES) <= set(strategies)
     assert len(registry.BUILTIN_STRATEGIES) >= 13
-    assert {n: strategies[n]["reason"] for n in registry.BUILTIN_STRATEGIES if not strategies[n]["available"]} == {}
+    missing = {n: strategies[n]["reason"] for n in registry.BUILTIN_STRATEGIES if not strategies[n]["available"]}
+    if sys.version_info >= (3, 13):
+        assert missing == {}
+    else:
+        assert list(missing) == ["subinterpreters"]
+        assert missing["subinterpreters"].startswith(f"Python {platform.python_version()} has no interpreters with")
     assert {"array-sum", "delayed-square"} <= {w["name"] for w in info["workloads"]}
 
 

@@ -14,7 +14,8 @@ from parbench.segments import leftover_segments
 
 # The cluster and peer strategies (dispy, dask, joblib, ray, mpi) have their own tests against real daemons.
 PEERS = ("dispy", "dask", "joblib", "ray", "mpi", "mpi-pickle")
-LOCAL = [name for name in registry.BUILTIN_STRATEGIES if name not in PEERS]
+# subinterpreters needs Python 3.13+: tests/test_gil.py checks its exact results under 3.13.
+LOCAL = [name for name in registry.BUILTIN_STRATEGIES if name not in (*PEERS, "subinterpreters")]
 PROCESS = [n for n in LOCAL if registry.get_strategy(n).uses_start_method]
 IN_PROCESS = [n for n in LOCAL if not registry.get_strategy(n).uses_start_method]
 # Small, uneven inputs: 10_001 elements and 5 items do not split evenly over 2 or 3 workers.

@@ -6,6 +6,7 @@ import argparse
 import json
 import statistics
 from collections.abc import Callable
+from dataclasses import replace
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,7 +18,10 @@ from parbench.errors import StrategyError, UserError
 from parbench.params import parse_int
 from parbench.results.schema import Cell, Record, Sample
 from parbench.runner.cells import make_cell
+from parbench.results.interpreter import GIL_SETTINGS
+from parbench.runner.environments import resolve
 from parbench.runner.measure import measure
+from parbench.runner.sweep import measure_under
 from parbench.units import fmt_duration
 
 NAME = "run"
@@ -35,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", default="5", help="timed repeats (default: 5)")
     parser.add_argument("--warmup", default="1", help="repeats run and checked first, not timed (default: 1)")
     parser.add_argument("--json", action="store_true", help="print the record as JSON")
+    parser.add_argument("--python", help="measure under this interpreter (3.13, 3.13t or a path), in a probe with "
+                                         "its own environment (see README: Beyond the GIL)")
+    parser.add_argument("--gil", choices=GIL_SETTINGS, help="with a free-threaded --python: PYTHON_GIL=1 (on) or 0 (off)")
+    parser.add_argument("--envs", metavar="DIR", help="where interpreters' environments live "
+                                                      "(default: ~/.cache/parbench/envs)")
     add_param_flags(parser)
     add_option_flags(parser)
 
@@ -57,7 +66,14 @@ def build_cell(args: argparse.Namespace) -> tuple[Cell, int, int]:
     repeat, warmup, workers = _counts(args)
     cell = make_cell(args.workload, params_from(args), args.strategy, workers, args.start_method,
                      options_from(args))
-    return cell, repeat, warmup
+    if getattr(args, "python", None) is not None:
+        found = resolve(args.python, "--python")
+        if args.gil and not found.free_threaded:
+            raise UserError(f"--gil applies to free-threaded builds only; Python {found.name()} ({found.path}) "
+                            "has the GIL")
+    elif getattr(args, "gil", None):
+        raise UserError("--gil needs --python (a free-threaded build, such as 3.13t)")
+    return replace(cell, python=getattr(args, "python", None), gil=getattr(args, "gil", None)), repeat, warmup
 
 
 def _row(sample: Sample, workers: int) -> str:
@@ -113,12 +129,16 @@ def _measure(cell: Cell, repeat: int, warmup: int, on_sample: Callable[[Sample],
 def main(args: argparse.Namespace) -> int:
     cell, repeat, warmup = build_cell(args)
     console = Console(highlight=False)
+    # Under another interpreter, in a probe (its environment built first): the samples come back with the record.
+    measured = measure_under(cell, repeat, warmup, args.envs) if cell.python is not None else None
     on_sample = None
     if not args.json:
         console.print(f"[bold]{escape(cell.label())}[/]")
         console.print(_header())
         on_sample = lambda s: console.print(_row(s, cell.workers))  # noqa: E731
-    record = _measure(cell, repeat, warmup, on_sample)
+    record = measured or _measure(cell, repeat, warmup, on_sample)
+    for sample in record.samples if measured and on_sample else ():
+        on_sample(sample)
     if record.status == "UNAVAILABLE":
         raise UserError(f"{cell.strategy} cannot run here: {record.error}")
     if args.json:

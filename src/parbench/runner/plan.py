@@ -110,9 +110,14 @@ def interpreter_axis(spec: SweepSpec) -> list[tuple[str | None, str | None]]:
         return [(None, None)]
     axis: list[tuple[str | None, str | None]] = []
     for python in spec.pythons:
-        settings = spec.gil if spec.gil and resolve(python).free_threaded else (None,)
-        axis += [(python, gil) for gil in settings]
+        axis += [(python, gil) for gil in gil_variants(resolve(python).free_threaded, spec.gil)]
     return axis
+
+
+def gil_variants(free_threaded: bool, asked: tuple[str, ...]) -> tuple[str | None, ...]:
+    """The `gil` settings an interpreter is measured under: each asked one on a free-threaded build; on a GIL build
+    none (PYTHON_GIL=0 is a fatal error there), nor when none is asked (the build's own default)."""
+    return asked if free_threaded and asked else (None,)
 
 
 def _availability(cell: Cell, cache: dict[tuple[str, str | None], str | None]) -> str | None:

@@ -30,7 +30,7 @@ from parbench import registry
 from parbench.cpus import usable_cpus
 from parbench.interrupts import held
 from parbench.processes import alive, owned_by, remove_scratch
-from parbench.results.schema import SLOW_MACHINE, Record, Status
+from parbench.results.schema import SLOW_MACHINE, Cell, Record, Status
 from parbench.results.store import RunStore
 from parbench.runner.affinity import forget_load, least_busy
 from parbench.runner.canary import slowdown
@@ -52,6 +52,7 @@ TERM_GRACE_S = 2.0
 # multiprocessing's helpers (resource tracker, forkserver) exit on their own once the probe is gone.
 HELPER_GRACE_S = 1.0
 STDERR_TAIL_CHARS = 1500
+MAX_SOLO_S = 86_400.0  # `run --python`: as long as it takes (Ctrl-C stops it)
 
 
 @dataclass(frozen=True)
@@ -356,3 +357,19 @@ def run_sweep(cells: Sequence[PlannedCell], store: RunStore, limits: Limits, obs
             statuses[record.status] += 1
             observer.cell_finished(planned, record)
     return statuses
+
+
+def measure_under(cell: Cell, repeat: int, warmup: int, envs: str | None, timeout: float = MAX_SOLO_S) -> Record:
+    """`parbench run --python`: one cell in a probe under its interpreter's environment (built first when needed),
+    watched and cleaned up like a sweep's."""
+    from parbench.runner.launch import launcher
+
+    pythons = prepare([cell], envs)
+    family = registry.get_strategy(cell.strategy).family
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
+        started = launcher("exec", Path(scratch), pythons)
+        try:
+            return measure_isolated(PlannedCell(cell, family), Limits(repeat, warmup, timeout), started,
+                                    Path(scratch))
+        finally:
+            started.close()

@@ -43,7 +43,8 @@ def test_cells_for_both_interpreters_with_exact_results(gil_run: Path) -> None:
     """Every strategy x workers under each interpreter; every result exact; subinterpreters only under 3.13."""
     records = _records(gil_run)
     cells = {(r.cell.python, r.cell.strategy, r.cell.workers): r for r in records}
-    wanted = {(p, s, w) for p in (RUNNING, OTHER_PYTHON) for s in STRATEGIES for w in (1, 2) if (s, w) != ("sequential", 2)}
+    wanted = {(p, s, w) for p in (RUNNING, OTHER_PYTHON) for s in STRATEGIES for w in (1, 2)
+              if (s, w) != ("sequential", 2)}
     assert set(cells) == wanted
     for (python, strategy, _), record in cells.items():
         if strategy == "subinterpreters" and python == RUNNING:
@@ -88,7 +89,8 @@ def test_report_sets_interpreters_side_by_side(gil_run: Path) -> None:
     assert rows["sequential time (x running)"][0].endswith("(1.00x)")
     assert any(v.startswith("subinterpreters start in ") and v.endswith("for a forked process (start + join, "
                                                                         "calibration).") for v in story.verdicts)
-    assert f"| strategy | Python {platform.python_version()} | Python {resolve(OTHER_PYTHON).version} |" in render(report)
+    header = f"| strategy | Python {platform.python_version()} | Python {resolve(OTHER_PYTHON).version} |"
+    assert header in render(report)
     assert "Beyond the GIL: interpreters side by side" in (gil_run / "report.html").read_text()
 
 

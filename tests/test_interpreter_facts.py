@@ -55,7 +55,8 @@ def test_gil_off_that_did_not_take_effect_is_refused() -> None:
 
 def test_gil_setting_on_a_gil_build_is_refused() -> None:
     """A GIL build has no GIL to switch off."""
-    assert interpreter.gil_mismatch("off", GIL_BUILD) == "gil=off needs a free-threaded build; /usr/bin/python3.13 has the GIL"
+    reason = interpreter.gil_mismatch("off", GIL_BUILD)
+    assert reason == "gil=off needs a free-threaded build; /usr/bin/python3.13 has the GIL"
 
 
 def test_gil_axis_applies_to_free_threaded_builds_only() -> None:

@@ -64,7 +64,7 @@ def _interpreter_labels(rows: pd.DataFrame) -> dict[str, str]:
 
 
 def _version(label: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in label.split(" ")[0].rstrip("t").split(".") if part.isdigit())
+    return tuple(int(part) for part in label.split(" ", maxsplit=1)[0].rstrip("t").split(".") if part.isdigit())
 
 
 def _top(rows: pd.DataFrame) -> pd.DataFrame:

@@ -16,9 +16,9 @@ from parbench.commands.common import add_option_flags, add_param_flags, options_
 from parbench.cpus import usable_cpus
 from parbench.errors import StrategyError, UserError
 from parbench.params import parse_int
+from parbench.results.interpreter import GIL_SETTINGS
 from parbench.results.schema import Cell, Record, Sample
 from parbench.runner.cells import make_cell
-from parbench.results.interpreter import GIL_SETTINGS
 from parbench.runner.environments import resolve
 from parbench.runner.measure import measure
 from parbench.runner.sweep import measure_under
@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the record as JSON")
     parser.add_argument("--python", help="measure under this interpreter (3.13, 3.13t or a path), in a probe with "
                                          "its own environment (see README: Beyond the GIL)")
-    parser.add_argument("--gil", choices=GIL_SETTINGS, help="with a free-threaded --python: PYTHON_GIL=1 (on) or 0 (off)")
+    parser.add_argument("--gil", choices=GIL_SETTINGS,
+                        help="with a free-threaded --python: PYTHON_GIL=1 (on) or 0 (off)")
     parser.add_argument("--envs", metavar="DIR", help="where interpreters' environments live "
                                                       "(default: ~/.cache/parbench/envs)")
     add_param_flags(parser)
@@ -137,8 +138,9 @@ def main(args: argparse.Namespace) -> int:
         console.print(_header())
         on_sample = lambda s: console.print(_row(s, cell.workers))  # noqa: E731
     record = measured or _measure(cell, repeat, warmup, on_sample)
-    for sample in record.samples if measured and on_sample else ():
-        on_sample(sample)
+    if measured is not None and on_sample is not None:
+        for sample in record.samples:
+            on_sample(sample)
     if record.status == "UNAVAILABLE":
         raise UserError(f"{cell.strategy} cannot run here: {record.error}")
     if args.json:

@@ -48,11 +48,16 @@ class Interpreter:
 
     def is_running(self) -> bool:
         """The interpreter this parbench runs under (its own environment, nothing to build)."""
-        return (self.version, self.free_threaded) == _running() and _real(self.path) == _real(sys._base_executable)
+        return (self.version, self.free_threaded) == _running() and _real(self.path) == _real(_base_executable())
 
 
 def _real(path: str) -> str:
     return os.path.realpath(path)
+
+
+def _base_executable() -> str:
+    """The interpreter a virtual environment's python stands for (sys.executable outside one)."""
+    return str(getattr(sys, "_base_executable", sys.executable))
 
 
 def _running() -> tuple[str, bool]:
@@ -88,7 +93,8 @@ def candidates() -> Iterator[str]:
             yield from sorted(str(p) for p in Path(folder).iterdir() if NAME.match(p.name) and os.access(p, os.X_OK))
     for root in (_pyenv_root() / "versions", _uv_root()):
         if root.is_dir():
-            yield from sorted(str(p) for p in root.glob("*/bin/python3*") if NAME.match(p.name) and os.access(p, os.X_OK))
+            found = (p for p in root.glob("*/bin/python3*") if NAME.match(p.name) and os.access(p, os.X_OK))
+            yield from sorted(str(p) for p in found)
 
 
 @functools.cache

@@ -42,8 +42,9 @@ def _low_level() -> Any:
 def portable_calls(workload: Workload, tasks: list[Task]) -> list[tuple[str, tuple[object, ...]]] | None:
     """The portable function and arguments of each task, or None when some task needs numpy."""
     says = getattr(workload, "portable", None)
-    calls = [says(task) for task in tasks] if callable(says) else [None]
-    return None if any(call is None for call in calls) else calls
+    calls: list[tuple[str, tuple[object, ...]] | None] = [says(t) for t in tasks] if callable(says) else [None]
+    found = [call for call in calls if call is not None]
+    return found if len(found) == len(calls) else None
 
 
 class Subinterpreters(BaseStrategy):

@@ -52,3 +52,14 @@ ensure_venv() {
     printf '%s\n%s\n' "$hash" "$extras" > "$stamp"
   fi
 }
+
+# tests/test_gil.py measures under a second interpreter besides .venv's (3.13; 3.12 when .venv runs 3.13): take
+# it from PATH or pyenv, or have uv fetch a managed build where none is found (parbench finds uv's pythons too).
+ensure_other_python() {
+  local other
+  other="$(.venv/bin/python -c 'import sys; print("3.12" if sys.version_info[:2] == (3, 13) else "3.13")')"
+  .venv/bin/python -c "from parbench.runner.environments import resolve; resolve('$other')" 2>/dev/null && return 0
+  echo "parbench: no Python $other found on PATH or under pyenv: installing a uv-managed one for the GIL tests" >&2
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check uv >&2
+  .venv/bin/python -m uv python install "$other" >&2
+}

@@ -217,13 +217,14 @@ def kill_probe_mid_cell(cell: Cell, busy: str, settle: float = 0.0) -> KilledPro
     return KilledProbe(record, noted[0].pid, noted, commands)
 
 
-# The interpreter the GIL tests measure under besides the running one: present under pyenv on these machines.
-OTHER_PYTHON = "3.13"
+# The interpreter the GIL tests measure under besides the running one: 3.13 (under pyenv on these machines;
+# scripts/test has uv fetch one where none is found), or 3.12 when the suite itself runs under 3.13.
+OTHER_PYTHON = "3.12" if sys.version_info[:2] == (3, 13) else "3.13"
 
 
 @pytest.fixture(scope="session")
 def py313_envs() -> Path:
-    """The environments folder holding Python 3.13's, built once (about 40 s) and reused across sessions while
+    """The environments folder holding OTHER_PYTHON's (3.13's), built once (about 40 s) and reused across sessions while
     pyproject.toml is unchanged (runner.environments' stamp): it lives beside this test environment."""
     from parbench.runner.environments import ensure, resolve
 

@@ -32,6 +32,8 @@ VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(t?)$")
 NAME = re.compile(r"^python3(\.\d+)?t?$")
 STAMP = ".parbench-env"
 INSTALL_TIMEOUT_S = 1200.0
+MIN_VERSION = (3, 11)  # pyproject.toml's requires-python
+FOUND = "found"  # pythons = "found": every supported interpreter found here (runner.spec, the gil preset)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,14 @@ def resolve(asked: str, where: str = "--pythons") -> Interpreter:
         listed = ", ".join(f"{i.name()} ({i.path})" for i in sorted(found(), key=_version_key)) or "none"
         raise UserError(f"{where}: no Python {asked} found on PATH, under pyenv or uv; found: {listed}")
     return max(hits, key=_version_key)
+
+
+def supported() -> tuple[str, ...]:
+    """Every minor version found here that parbench runs on (3.11+), GIL and free-threaded builds apart, as the
+    versions to ask for ('3.11', '3.13', '3.13t'): what `pythons = "found"` (the gil preset) measures."""
+    names = {f"{i.version.rsplit('.', 1)[0]}{'t' if i.free_threaded else ''}" for i in found()
+             if i.implementation == "cpython" and _version_key(i)[:2] >= MIN_VERSION}
+    return tuple(sorted(names, key=lambda n: (tuple(int(p) for p in n.rstrip("t").split(".")), n)))
 
 
 # --- environments --------------------------------------------------------------------------------------------

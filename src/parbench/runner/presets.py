@@ -44,10 +44,25 @@ PRESETS: dict[str, dict[str, Any]] = {
         "params": {"array-sum": {"size": [100_000, 1_000_000, 10_000_000], "kernel": ["python", "numpy"]},
                    "delayed-square": {"size": [8, 32], "delay": [0.005]}},
     },
+    # The GIL story (README: Beyond the GIL): every interpreter found here (3.11+, free-threaded builds with the GIL
+    # on and off) on the pure-Python kernel, threads vs subinterpreters vs processes. Each interpreter's environment
+    # is built once (about 40 s each); then a few minutes on two cores.
+    "gil": {
+        "workloads": ["array-sum"],
+        "strategies": ["sequential", "threads", "subinterpreters", "pool-map", "shared-memory", "process-pipe"],
+        "workers": "1..max",
+        "pythons": "found",
+        "gil": ["on", "off"],
+        "repeat": 5,
+        "warmup": 1,
+        "rounds": 2,
+        "timeout": 120,
+        "params": {"array-sum": {"size": [1_000_000], "kernel": ["python"]}},
+    },
     # Everything: every family, every start method, sizes up to 10^8. Hours on a small machine.
     "full": {
         "workloads": ["array-sum", "delayed-square"],
-        "strategies": ["sequential", "family:threads", "processes", "distributed"],
+        "strategies": ["sequential", "family:threads", "interpreters", "processes", "distributed"],
         "workers": "1..max",
         "start-methods": ["fork", "spawn", "forkserver"],
         "repeat": 5,

@@ -18,7 +18,7 @@ every selected workload that takes the parameter, or to one workload with `--siz
     isolation = "fork"                          # fork: probes forked from a server; exec: a new interpreter each
     quiet-wait = 10                             # seconds to wait, before each visit, for its CPUs to go idle
     seed = 42                                   # shuffles the cell order; random when absent
-    pythons = ["3.11", "3.13", "/opt/py/bin/python3.14t"]   # interpreters: versions or paths (default: this one)
+    pythons = ["3.11", "3.13", "/opt/py/bin/python3.14t"]   # versions or paths, or "found": every 3.11+ found here
     gil = ["on", "off"]                         # free-threaded builds only: PYTHON_GIL=1 / 0 for the probe
     envs = "~/.cache/parbench/envs"             # where each interpreter's environment is built (runner.environments)
     [params.array-sum]
@@ -186,9 +186,9 @@ def _isolation(value: object, where: str) -> str:
 
 def _pythons(value: object, where: str) -> tuple[str, ...]:
     """Each interpreter must be found here now (a one-line refusal lists what was found)."""
-    from parbench.runner.environments import resolve
+    from parbench.runner.environments import FOUND, resolve, supported
 
-    names = tuple(dict.fromkeys(_names(value, where)))
+    names = tuple(dict.fromkeys(n for name in _names(value, where) for n in (supported() if name == FOUND else [name])))
     for name in names:
         resolve(name, where)
     return names

@@ -88,6 +88,12 @@ def _sequential_ns(rows: pd.DataFrame, key: str) -> float | None:
     return float(seq["median_ns"].iloc[0]) if not seq.empty else None
 
 
+def _status(rows: pd.DataFrame, key: str) -> str:
+    """Why an interpreter has no sequential time: its cell's status (SUSPECT: another tenant took its CPU)."""
+    seq = rows[(rows["strategy"] == SEQUENTIAL) & (rows["workers"] == 1) & (rows["asked"] == key)]
+    return str(seq["status"].iloc[0]) if not seq.empty else "-"
+
+
 def _single_thread_row(rows: pd.DataFrame, keys: list[str], running: str | None,
                        labels: Mapping[str, str]) -> tuple[tuple[str, tuple[str, ...]], str | None]:
     """The sequential time per interpreter and its ratio to the running interpreter's (same run)."""
@@ -98,7 +104,7 @@ def _single_thread_row(rows: pd.DataFrame, keys: list[str], running: str | None,
     for k in keys:
         t = times[k]
         ratio = f" ({t / base:.2f}x)" if t and base else ""
-        texts.append(f"{fmt_duration(t)}{ratio}" if t else "-")
+        texts.append(f"{fmt_duration(t)}{ratio}" if t else _status(rows, k))
     sentence = None
     others = [f"{labels[k]} takes {t / base:.2f}x the time" for k in keys
               if k != base_key and (t := times[k]) and base]

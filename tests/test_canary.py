@@ -43,7 +43,7 @@ def test_slowdown_is_relative_to_the_best_and_never_below_one() -> None:
 
 def test_pace_postpones_a_slow_ok_visit_a_bounded_number_of_times() -> None:
     """A visit measured at 2x is put back at most MAX_REMEASURES times; a fast or failed one never is."""
-    pace = Pace(best={1: 1000}, budget=10)
+    pace = Pace(best={(1, None, None): 1000}, budget=10)
     planned = PlannedCell(CELL, "sequential")
     slow = _record([5], canary=2000)
     decisions = [bool(pace.postpone(planned, slow, pace.slowdown(slow))) for _ in range(MAX_REMEASURES + 1)]
@@ -54,16 +54,16 @@ def test_pace_postpones_a_slow_ok_visit_a_bounded_number_of_times() -> None:
 
 def test_pace_stops_postponing_when_its_budget_is_spent() -> None:
     """A machine that stays slow is the new normal: once the budget is used, slow visits are kept."""
-    pace = Pace(best={1: 1000}, budget=1)
+    pace = Pace(best={(1, None, None): 1000}, budget=1)
     assert pace.postpone(PlannedCell(CELL, "sequential", visit=0), _record([5], canary=2000), 2.0)
     assert not pace.postpone(PlannedCell(CELL, "sequential", visit=1), _record([5], canary=2000), 2.0)
 
 
 def test_a_faster_canary_becomes_the_yardstick() -> None:
     """The best canary of the run is the machine's own speed, whatever the calibration said."""
-    pace = Pace(best={1: 3000})
+    pace = Pace(best={(1, None, None): 3000})
     assert pace.slowdown(_record([5], canary=1000)) == 1.0
-    assert pace.best == {1: 1000} and pace.slowdown(_record([5], canary=2000)) == 2.0
+    assert pace.best == {(1, None, None): 1000} and pace.slowdown(_record([5], canary=2000)) == 2.0
 
 
 def test_each_cpu_count_has_its_own_yardstick() -> None:
@@ -74,9 +74,18 @@ def test_each_cpu_count_has_its_own_yardstick() -> None:
     assert pace.slowdown(replace(_record([5], canary=3400), cpus=(0, 1))) == 2.0
 
 
+def test_each_interpreter_has_its_own_yardstick() -> None:
+    """The canary is a Python loop: a slower interpreter's visits are judged against its own, not as a slow machine."""
+    pace = Pace()
+    assert pace.slowdown(_record([5], canary=1000)) == 1.0
+    under_313 = replace(_record([5], canary=1400), cell=replace(CELL, python="3.13"))
+    assert pace.slowdown(under_313) == 1.0
+    assert pace.slowdown(replace(under_313, canary_ns=2800)) == 2.0
+
+
 def test_no_postponing_during_a_slow_phase() -> None:
     """When most recent visits were slow, the retry would be slow too: the visit is kept."""
-    pace = Pace(best={1: 1000}, budget=100)
+    pace = Pace(best={(1, None, None): 1000}, budget=100)
     slow = _record([5], canary=2000)
     for _ in range(7):
         pace.slowdown(slow)

@@ -88,9 +88,10 @@ RECENT = 12
 class Pace:
     """The fastest canary seen in this run per number of CPUs held (runner.canary): the yardstick of every
     visit's. Per count, because a visit on two CPUs waits for the slower one, and two vCPUs of one VM may
-    run at different speeds for minutes: that is the machine's shape, not a passing disturbance."""
+    run at different speeds for minutes: that is the machine's shape, not a passing disturbance. And per
+    interpreter (Cell.python, Cell.gil): the canary is a Python loop, as fast as the interpreter running it."""
 
-    best: dict[int, int] = field(default_factory=dict)
+    best: dict[tuple[int, str | None, str | None], int] = field(default_factory=dict)
     budget: int = 0
     postponed: Counter[tuple[str, int]] = field(default_factory=Counter)
     recent: deque[bool] = field(default_factory=lambda: deque(maxlen=RECENT))
@@ -98,9 +99,9 @@ class Pace:
     def slowdown(self, record: Record) -> float:
         if not record.canary_ns:
             return 1.0
-        cpus = len(record.cpus) or 1
-        self.best[cpus] = min(self.best.get(cpus, record.canary_ns), record.canary_ns)
-        slow = slowdown(record.canary_ns, self.best[cpus])
+        key = (len(record.cpus) or 1, record.cell.python, record.cell.gil)
+        self.best[key] = min(self.best.get(key, record.canary_ns), record.canary_ns)
+        slow = slowdown(record.canary_ns, self.best[key])
         self.recent.append(slow > SLOW_MACHINE)
         return slow
 
@@ -333,7 +334,7 @@ def run_sweep(cells: Sequence[PlannedCell], store: RunStore, limits: Limits, obs
     """Measure `cells` in order, appending each record as it ends (a visit measured while the machine ran
     slow goes back in the queue first, see Pace); returns the count per status."""
     statuses: Counter[str] = Counter()
-    pace = Pace({len(usable_cpus()): reference_canary} if reference_canary else {},
+    pace = Pace({(len(usable_cpus()), None, None): reference_canary} if reference_canary else {},
                 budget=max(3, int(len(cells) * BUDGET)))
     queue = deque(cells)
     # Every interpreter's environment first: one that cannot be built stops the sweep before any cell runs.

@@ -81,3 +81,26 @@ def test_resolve_refuses_a_file_that_is_not_an_interpreter(tmp_path: Path) -> No
     fake.chmod(0o755)
     with pytest.raises(UserError, match="is not a Python interpreter that runs here"):
         environments.resolve(str(fake))
+
+
+def test_found_means_every_supported_minor_version() -> None:
+    """`pythons = "found"` (the gil preset): each 3.11+ minor version found here once, this one included."""
+    found = environments.supported()
+    assert ".".join(platform.python_version_tuple()[:2]) in found and "3.13" in found
+    assert all(tuple(int(p) for p in name.rstrip("t").split(".")) >= (3, 11) for name in found)
+    assert len(found) == len(set(found))
+
+
+def test_toml_pythons_multiply_the_plan(tmp_path: Path) -> None:
+    """TOML `pythons` gives every cell, its sequential baseline included, once per interpreter."""
+    from parbench.runner.plan import make_plan
+    from parbench.runner.spec import build_spec
+
+    running = ".".join(platform.python_version_tuple()[:2])
+    config = tmp_path / "sweep.toml"
+    config.write_text(f'pythons = ["{running}", "3.13"]\nenvs = "~/envs"\nworkloads = ["array-sum"]\n'
+                      'strategies = ["threads"]\nworkers = [2]\n[params.array-sum]\nsize = [1000]\nkernel = ["python"]\n')
+    spec = build_spec(None, config, {})
+    assert spec.pythons == (running, "3.13") and spec.envs == str(Path("~/envs").expanduser())
+    cells = sorted((c.cell.python or "", c.cell.strategy) for c in make_plan(spec).cells)
+    assert cells == sorted((p, s) for p in (running, "3.13") for s in ("sequential", "threads"))

@@ -99,7 +99,8 @@ def test_toml_pythons_multiply_the_plan(tmp_path: Path) -> None:
     running = ".".join(platform.python_version_tuple()[:2])
     config = tmp_path / "sweep.toml"
     config.write_text(f'pythons = ["{running}", "3.13"]\nenvs = "~/envs"\nworkloads = ["array-sum"]\n'
-                      'strategies = ["threads"]\nworkers = [2]\n[params.array-sum]\nsize = [1000]\nkernel = ["python"]\n')
+                      'strategies = ["threads"]\nworkers = [2]\n'
+                      '[params.array-sum]\nsize = [1000]\nkernel = ["python"]\n')
     spec = build_spec(None, config, {})
     assert spec.pythons == (running, "3.13") and spec.envs == str(Path("~/envs").expanduser())
     cells = sorted((c.cell.python or "", c.cell.strategy) for c in make_plan(spec).cells)

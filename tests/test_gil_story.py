@@ -65,3 +65,19 @@ def test_no_story_under_one_gil_interpreter() -> None:
     """A run under the running interpreter alone (no python column set) has no GIL story."""
     summary = _summary().assign(python=None)
     assert gil_story(summary, "3.11.7", {}) == ()
+
+
+def test_sequential_time_uses_every_paired_reference() -> None:
+    """Given the run's repeats, an interpreter's sequential time is the median of its sequential cell's repeats and
+    of every reference paired with its other cells (here 3.14t: 50, 60, 70 and 80 ms: 65 ms, 1.30x 3.11's 50)."""
+    summary = _summary()
+    keys = dict(zip(zip(summary["python"], summary["strategy"], strict=True), summary["key"], strict=True))
+    repeats = pd.DataFrame([
+        {"key": keys["3.11", "sequential"], "python": "3.11", "gil": None, "strategy": "sequential", "ok": True,
+         "wall_ns": 50e6, "ref_wall_ns": None},
+        {"key": keys["3.14t", "sequential"], "python": "3.14t", "gil": None, "strategy": "sequential", "ok": True,
+         "wall_ns": 50e6, "ref_wall_ns": None},
+        *({"key": keys["3.14t", "threads"], "python": "3.14t", "gil": None, "strategy": "threads", "ok": True,
+           "wall_ns": 29e6, "ref_wall_ns": ms * 1e6} for ms in (60, 70, 80))])
+    (story,) = gil_story(summary, "3.11.7", {}, repeats)
+    assert story.rows[0] == ("sequential time (x running)", ("50 ms (1.00x)", "65 ms (1.30x)"))

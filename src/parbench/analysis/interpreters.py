@@ -47,10 +47,11 @@ def _facts(row: pd.Series) -> dict[str, Any] | None:
             "gil_start": row.get("gil_start"), "gil_end": row.get("gil_end")}
 
 
-def _asked(row: pd.Series) -> str:
-    """The interpreter a cell asked for, as one string ('3.13', '3.14t gil=off'; '' for the running one)."""
-    python, gil = row.get("python"), row.get("gil")
-    return (str(python) if pd.notna(python) else "") + (f" gil={gil}" if pd.notna(gil) else "")
+def _asked(df: pd.DataFrame) -> pd.Series:
+    """The interpreter each cell asked for, as one string ('3.13', '3.14t gil=off'; '' for the running one)."""
+    python = df["python"].astype(object).where(df["python"].notna(), "").astype(str)
+    gil = df["gil"] if "gil" in df else pd.Series(None, index=df.index)
+    return python + gil.astype(object).map(lambda g: f" gil={g}" if pd.notna(g) else "")
 
 
 def _interpreter_labels(rows: pd.DataFrame) -> dict[str, str]:
@@ -83,7 +84,15 @@ def _cell_text(cells: pd.DataFrame) -> str:
     return f"{row['speedup']:.2f}x{util}" if pd.notna(row.get("speedup")) else "-"
 
 
-def _sequential_ns(rows: pd.DataFrame, key: str) -> float | None:
+def _sequential_ns(rows: pd.DataFrame, key: str, repeats: pd.DataFrame | None) -> float | None:
+    """The median sequential time under one interpreter: over every sequential run at this point when the run's
+    repeats are given (the sequential cell's and every paired reference's: all of them sequential, under that
+    interpreter, spread over the run), else the sequential cell's median."""
+    if repeats is not None:
+        mine = repeats[(repeats["asked"] == key) & (repeats["ok"].fillna(False).astype(bool))]
+        walls = pd.concat([mine.loc[mine["strategy"] == SEQUENTIAL, "wall_ns"], mine["ref_wall_ns"]]).dropna()
+        if len(walls):
+            return float(walls.astype(float).median())
     seq = ok_rows(rows[(rows["strategy"] == SEQUENTIAL) & (rows["workers"] == 1) & (rows["asked"] == key)])
     return float(seq["median_ns"].iloc[0]) if not seq.empty else None
 
@@ -94,10 +103,10 @@ def _status(rows: pd.DataFrame, key: str) -> str:
     return str(seq["status"].iloc[0]) if not seq.empty else "-"
 
 
-def _single_thread_row(rows: pd.DataFrame, keys: list[str], running: str | None,
-                       labels: Mapping[str, str]) -> tuple[tuple[str, tuple[str, ...]], str | None]:
+def _single_thread_row(rows: pd.DataFrame, keys: list[str], running: str | None, labels: Mapping[str, str],
+                       repeats: pd.DataFrame | None) -> tuple[tuple[str, tuple[str, ...]], str | None]:
     """The sequential time per interpreter and its ratio to the running interpreter's (same run)."""
-    times = {k: _sequential_ns(rows, k) for k in keys}
+    times = {k: _sequential_ns(rows, k, repeats) for k in keys}
     base_key = next((k for k in keys if running and labels[k].split(" ")[0] in (running, f"{running}t")), None)
     base = times.get(base_key) if base_key is not None else None
     texts = []
@@ -151,12 +160,15 @@ def _start_sentence(rows: pd.DataFrame, calibration: Mapping[str, Any]) -> str |
             f"{fmt_duration(fork)} for a forked process (start + join, calibration).")
 
 
-def gil_story(summary: pd.DataFrame, running: str | None, calibration: Mapping[str, Any]) -> tuple[GilStory, ...]:
-    """One story per workload point measured under two interpreters or more (or under a free-threaded build)."""
+def gil_story(summary: pd.DataFrame, running: str | None, calibration: Mapping[str, Any],
+              frame: pd.DataFrame | None = None) -> tuple[GilStory, ...]:
+    """One story per workload point measured under two interpreters or more (or under a free-threaded build).
+    `frame` (the run's tidy repeats) lets each interpreter's sequential time use every paired reference too."""
     if summary.empty or "python" not in summary or summary["python"].isna().all():
         return ()
     stories = []
-    summary = summary.assign(asked=[_asked(r) for _, r in summary.iterrows()])
+    summary = summary.assign(asked=_asked(summary))
+    repeats = None if frame is None else frame.assign(asked=_asked(frame), point=frame["key"].map(_bare_point))
     for point, rows in summary.groupby(summary["key"].map(_bare_point), sort=True):
         labels = _interpreter_labels(rows)
         keys = sorted(labels, key=lambda k: _version(labels[k]))
@@ -166,7 +178,8 @@ def gil_story(summary: pd.DataFrame, running: str | None, calibration: Mapping[s
         table = [(f"{s} x{int(top[top['strategy'] == s]['workers'].max())}",
                   tuple(_cell_text(top[(top["strategy"] == s) & (top["asked"] == k)]) for k in keys))
                  for s in sorted(set(top["strategy"]))]
-        single, cost = _single_thread_row(rows, keys, running, labels)
+        at = None if repeats is None else repeats[repeats["point"] == point]
+        single, cost = _single_thread_row(rows, keys, running, labels, at)
         lines = _family_sentences(top, keys, labels)
         lines += [s for s in (cost, _start_sentence(rows, calibration)) if s]
         stories.append(GilStory(str(point), tuple(labels[k] for k in keys), (single, *table), tuple(lines)))

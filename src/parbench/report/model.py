@@ -191,7 +191,7 @@ def build(run: OpenedRun, baseline: OpenedRun | None = None, factor: float = DEF
     notices = failure_notices(summary, run.frame) + run_notices(run) + quality_notices(summary)
     comparison = compare_runs(baseline.frame, run.frame, factor, alpha) if baseline is not None else None
     running = ((run.meta.get("environment") or {}).get("python") or {}).get("version")
-    story = gil_story(summary, running, run.meta.get("calibration") or {})
+    story = gil_story(summary, running, run.meta.get("calibration") or {}, run.frame)
     return Report(run, summary, phases, fitted, crossed, touched, _workloads(summary, evidence), tuple(notices),
                   assess(summary, run.frame), comparison, story)
 

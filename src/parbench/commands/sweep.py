@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from parbench import __version__
-from parbench.commands.common import key_value, wide_console
+from parbench.commands.common import add_function_flags, function_from, key_value, wide_console
 from parbench.cpus import usable_cpus
 from parbench.errors import UserError
 from parbench.interrupts import Interrupted, interruptible
@@ -79,6 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                      "in the results folder, or the path of its folder")
     where.add_argument("--dry-run", action="store_true",
                        help="print the planned cells and an estimate; measure nothing")
+    add_function_flags(parser)
 
 
 def _folder(text: str) -> Path:
@@ -115,6 +116,9 @@ def _param_flags(args: argparse.Namespace) -> list[ParamFlag]:
 
 def _spec(args: argparse.Namespace) -> SweepSpec:
     values = {flag.replace("_", "-"): getattr(args, flag) for flag in SPEC_FLAGS}
+    function = function_from(args)  # its name joins --workloads (or is the only workload)
+    if function is not None:
+        values["workloads"] = ",".join(w for w in (args.workloads, function) if w)
     return build_spec(args.preset, args.config, values, _param_flags(args))
 
 
@@ -201,6 +205,7 @@ def _start(args: argparse.Namespace, console: Console) -> int:
 def _resume(args: argparse.Namespace, console: Console) -> int:
     given = [f"--{f.replace('_', '-')}" for f in (*SPEC_FLAGS, "preset", "config", "run_id") if getattr(args, f)]
     given += [f"--{attr}" for attr, _ in PARAM_FLAGS if getattr(args, attr)] + (["--param"] if args.param else [])
+    given += ["--function"] if args.function else []
     if given or args.dry_run:
         raise UserError(f"--resume continues a run with its own spec: drop {', '.join(given or ['--dry-run'])}")
     store = RunStore.existing(*_resume_target(args))

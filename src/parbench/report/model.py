@@ -89,13 +89,13 @@ class Report:
 
 def bytes_per_point(points: Sequence[str]) -> dict[str, int]:
     """point -> bytes its workload touches, for the workloads that say (bytes_touched() > 0)."""
-    from parbench.registry import get_workload
+    from parbench.registry import make_workload
 
     found = {}
     for point in set(points):
         workload, params = json.loads(point)
         try:
-            touched = int(get_workload(workload).from_params(params).bytes_touched())
+            touched = int(make_workload(workload, params).bytes_touched())
         except Exception:  # a plugin workload missing here, or parameters it no longer takes: no GB/s, no more
             continue
         if touched > 0:

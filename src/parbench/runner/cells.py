@@ -39,9 +39,8 @@ def default_start_method() -> str:
 def make_cell(workload: str, params: Mapping[str, object], strategy: str, workers: int,
               start_method: str | None = None, options: Mapping[str, object] | None = None) -> Cell:
     """Resolve names, parameters and options; the Cell holds only validated, canonical values."""
-    workload_cls = registry.get_workload(workload)
+    resolved = registry.make_workload(workload, params).params()
     strategy_cls = registry.get_strategy(strategy)
-    resolved = workload_cls.from_params(params).params()
     check_workers(workers)
     if strategy_cls.max_workers is not None and workers > strategy_cls.max_workers:
         raise UserError(f"{strategy} runs on at most {strategy_cls.max_workers} worker(s), got {workers}")

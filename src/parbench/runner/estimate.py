@@ -75,7 +75,7 @@ def _item_count(params: Mapping[str, Any]) -> int:
 def _input_bytes(workload: str, params: str) -> int:
     """What the workload's input weighs (its bytes_touched), for the copies a strategy makes of it."""
     try:
-        return registry.get_workload(workload).from_params(json.loads(params)).bytes_touched()
+        return registry.make_workload(workload, json.loads(params)).bytes_touched()
     except Exception:  # a plugin that cannot say: no copy cost estimated, the sweep still runs
         return 0
 

@@ -96,7 +96,7 @@ class Strategy(Protocol):
     def available(cls, start_method: str | None = None) -> str | None: ...
     def __init__(self, ctx: Context) -> None: ...
     def setup(self) -> None: ...
-    def run(self, clock: PhaseClock) -> int: ...
+    def run(self, clock: PhaseClock) -> Any: ...  # the combined result: int for the built-in workloads
     def teardown(self) -> None: ...
     def extra(self) -> dict[str, Any]: ...
 
@@ -112,6 +112,10 @@ class BaseStrategy:
     max_workers: ClassVar[int | None] = None
     # A sweep runs it only when named: a family or a preset asking for "processes" wants working strategies.
     by_name_only: ClassVar[bool] = False
+    # It moves the input as raw int64 (a buffer, not pickles) / carries partials in int64 slots: a workload
+    # whose inputs or results are other Python objects (a function workload's may be) is UNAVAILABLE to it.
+    int64_input: ClassVar[bool] = False
+    int64_partials: ClassVar[bool] = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -127,7 +131,7 @@ class BaseStrategy:
     def setup(self) -> None:
         return None
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         raise NotImplementedError
 
     def teardown(self) -> None:
@@ -150,10 +154,16 @@ def preload(module: str) -> None:
     importlib.import_module(module)
 
 
-def run_task(workload: Workload, chunk: np.ndarray | None, task: Task) -> int:
+def run_task(workload: Workload, chunk: np.ndarray | None, task: Task) -> Any:
     """One task in a pool or cluster worker. Scattered arrays may arrive unaligned (any byte offset of a
     transport's frames): the kernel copies them then."""
     return workload.kernel(chunk, task)
+
+
+def plain(value: Any) -> Any:
+    """A partial as the workload made it: numpy scalars (some transports hand them back) as Python numbers,
+    anything else (a function workload's floats, arrays, objects) untouched rather than cast to int."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def shutdown_executor(executor: Executor | None, failed: bool) -> None:
@@ -169,7 +179,7 @@ def shutdown_executor(executor: Executor | None, failed: bool) -> None:
     executor.shutdown(wait=is_process_pool or not failed, cancel_futures=True)
 
 
-def compute_share(workload: Workload, window: np.ndarray | None, offset: int, tasks: Sequence[Task]) -> int:
+def compute_share(workload: Workload, window: np.ndarray | None, offset: int, tasks: Sequence[Task]) -> Any:
     """Run `tasks` over `window` (the input from index `offset` on) and combine their partials."""
     return workload.combine(workload.kernel(workload.chunk(window, t, offset), t) for t in tasks)
 

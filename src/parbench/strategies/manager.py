@@ -31,7 +31,7 @@ class ManagerDict(ProcessStrategy):
         manager.start(worker_signals)
         self.manager = manager
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("spawn")
         ctx, shares = self.ctx, self.ctx.shares()
         results = self.manager.dict()

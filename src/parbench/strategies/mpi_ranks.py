@@ -181,7 +181,7 @@ class _MpiRanks(BaseStrategy):
             self._pidfd = os.pidfd_open(self.job.pid)
         return self._pidfd
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         assert self.conn is not None
         clock.mark("scatter")
         self.conn.send("run")
@@ -237,6 +237,8 @@ class MpiStrategy(_MpiRanks):
     summary: ClassVar[str] = ("mpi4py ranks under mpiexec (setup), driven by the probe: Scatterv of the slices, "
                               "Reduce of the partials")
     pickled: ClassVar[bool] = False
+    int64_input: ClassVar[bool] = True  # Scatterv of the raw slices
+    int64_partials: ClassVar[bool] = True  # Reduce of an int64
 
 
 class MpiPickleStrategy(_MpiRanks):

@@ -25,7 +25,7 @@ class ProcessQueue(ProcessStrategy):
     name: ClassVar[str] = "process-queue"
     summary: ClassVar[str] = "a Process per worker per run; slices and partials pickled through two mp.Queues"
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("spawn")
         ctx, shares = self.ctx, self.ctx.shares()
         mp = ctx.mp()

@@ -37,7 +37,10 @@ def _shm_unavailable() -> str | None:
 class _SharedInput(ProcessStrategy):
     """Per run: a Process per worker, the crew reads in place and fills `slots`; the gather sums them."""
 
-    def run(self, clock: PhaseClock) -> int:
+    int64_input: ClassVar[bool] = True  # the input lives in an int64 segment
+    int64_partials: ClassVar[bool] = True  # and the partials in int64 slots
+
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("spawn")
         shares = self.ctx.shares()
         self.reset_slots()  # a worker that never writes its slot must not pass off an earlier run's partial

@@ -39,8 +39,9 @@ class ValueLock(ProcessStrategy):
         Param("batch", int, 0, "items per shared update (0: one update per task)", minimum=0),
     )
     locked: ClassVar[bool] = True
+    int64_partials: ClassVar[bool] = True  # added into an mp.Value("q")
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("spawn")
         ctx, shares = self.ctx, self.ctx.shares()
         mp = ctx.mp()

@@ -8,13 +8,17 @@ and scipy only when called, so `import parbench` (and `parbench list`) stays che
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     import pandas as pd
 
+    from parbench.workloads.function import FunctionWorkload
+
 __version__ = "0.1.0"
-__all__ = ["__version__", "load", "summarize"]
+__all__ = ["__version__", "function_workload", "load", "summarize"]
 
 
 def load(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -42,3 +46,18 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     from parbench.analysis.stats import summarize as summarize_run
 
     return summarize_run(df)
+
+
+def function_workload(fn: Callable[[Any], Any], inputs: Iterable[Any], *,
+                      combine: Callable[[Iterable[Any]], Any] = sum, name: str | None = None,
+                      rtol: float | None = None, chunksize: int | None = None) -> FunctionWorkload:
+    """A plain function as a workload: `fn(x)` for every input, one task per input (or per `chunksize` inputs),
+    the partials combined with `combine` (default: sum). The exact answer is the sequential result, computed
+    here once; results of any picklable type match it with ==, or within `rtol` (math.isclose for numbers,
+    numpy.allclose for arrays). The function travels to probes and workers with cloudpickle, so one defined in
+    a notebook cell or a script's __main__ runs under fork, spawn and forkserver; anything that cannot be
+    shipped is a UserError saying so. Pass it to `parbench.sweep(workloads=[...])`, or register it
+    (`parbench.registry.register_workload`) and name it. Details: parbench.workloads.function."""
+    from parbench.workloads.function import function_workload as make
+
+    return make(fn, inputs, combine=combine, name=name, rtol=rtol, chunksize=chunksize)

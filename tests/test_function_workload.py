@@ -197,7 +197,8 @@ def drift(x):
 for w in (parbench.function_workload(cube, range(1, 101)), parbench.function_workload(slow_square, range(16)),
           parbench.function_workload(drift, range(20), rtol=1e-9)):
     registry.register_workload(w)
-sys.exit(cli.main(["sweep", "--workloads", "cube,slow_square,drift", "--strategies", "sequential,pool-map",
+sys.exit(cli.main(["sweep", "--workloads", "cube,slow_square,drift,delayed-square", "--sizes", "delayed-square=4",
+                   "--delay", "0", "--strategies", "sequential,pool-map",
                    "--workers", "2", "--start-methods", "fork,spawn,forkserver", "--rounds", "1", "--repeat", "1",
                    "--warmup", "0", "--seed", "1", "--results", sys.argv[1], "--run-id", "fn"]))
 '''
@@ -206,7 +207,8 @@ sys.exit(cli.main(["sweep", "--workloads", "cube,slow_square,drift", "--strategi
 @needs_a_sweep
 def test_main_and_module_functions_run_in_a_sweep_under_every_start_method(mymod: Path, tmp_path: Path) -> None:
     """A script (its __main__ defines cube and drift; slow_square comes from a module next to it) sweeps them
-    with isolated probes: every cell exact under fork, spawn and forkserver, and the drifting floats WRONG."""
+    with isolated probes, beside a built-in workload: every cell exact under fork, spawn and forkserver, the
+    drifting floats WRONG, and the report written (a function workload has no size to plot against)."""
     script = mymod / "script.py"
     script.write_text(SCRIPT)
     proc = subprocess.run([sys.executable, str(script), str(tmp_path / "results")], cwd=tmp_path,
@@ -222,6 +224,8 @@ def test_main_and_module_functions_run_in_a_sweep_under_every_start_method(mymod
         assert seen["slow_square", "pool-map", method].samples[0].result == 1240
         assert seen["drift", "pool-map", method].status == "WRONG"
     assert seen["cube", "sequential", None].status == "OK"
+    assert seen["delayed-square", "pool-map", "spawn"].samples[0].result == 14
+    assert (tmp_path / "results" / "fn" / "report.html").exists(), proc.stderr
 
 
 def test_cli_runs_a_module_function_with_rtol(mymod: Path) -> None:

@@ -144,7 +144,7 @@ def time_vs_size(panels: Sequence[Panel], style: Mapping[str, Style]) -> str:
     fig, axes = _figure(len(panels))
     for ax, panel in zip(axes[0], panels, strict=True):
         rows = _at_top_workers(panel.rows)
-        if rows.empty or SIZE not in rows:
+        if rows.empty or SIZE not in rows or rows[SIZE].isna().all():  # a function workload has no size
             _empty(ax)
             continue
         for label, group in _series(rows.sort_values(SIZE)):
@@ -295,7 +295,7 @@ def throughput(panels: Sequence[Panel], bytes_touched: Mapping[str, int], bandwi
     for ax, panel in zip(axes[0], panels, strict=True):
         rows = _at_top_workers(panel.rows)
         rows = rows[rows["point"].isin(bytes_touched)]
-        if rows.empty or SIZE not in rows:
+        if rows.empty or SIZE not in rows or rows[SIZE].isna().all():
             _empty(ax, "no byte count for this workload")
             continue
         for label, group in _series(rows.sort_values(SIZE)):

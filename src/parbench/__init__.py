@@ -1,8 +1,10 @@
 """parbench: benchmark ways of going parallel in Python, and learn which one wins, by how much, and why.
 
-`parbench.load(run)` reads a run folder into a tidy pandas DataFrame (one row per timed repeat) and
-`parbench.summarize(df)` turns it into one row per cell with statistics and speedups. Both import pandas
-and scipy only when called, so `import parbench` (and `parbench list`) stays cheap.
+The API (parbench.api): `run(workload, strategy, ...)` measures one cell; `sweep(...)` plans, measures and
+analyses a sweep and returns a `Run`; `open_run(path)` opens a finished one; a `Run` has `.meta`, `.frame`,
+`.summary`, `.verdicts`, `.report()`, `.compare()` and shows itself in a notebook. Bad input raises a
+`UserError` subclass with the CLI's one-line message. `load(run)` and `summarize(df)` are the frames alone.
+pandas and scipy are imported only when needed, so `import parbench` (and `parbench list`) stays cheap.
 """
 
 from __future__ import annotations
@@ -13,8 +15,20 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-__version__ = "0.1.0"
-__all__ = ["__version__", "load", "summarize"]
+from parbench.api import Run, open_run, resume, run, sweep
+from parbench.errors import (
+    BadSpec,
+    BadValue,
+    CannotRunHere,
+    RunFolderError,
+    StrategyError,
+    UnknownName,
+    UserError,
+)
+from parbench.version import __version__
+
+__all__ = ["BadSpec", "BadValue", "CannotRunHere", "Run", "RunFolderError", "StrategyError", "UnknownName",
+           "UserError", "__version__", "load", "open_run", "resume", "run", "summarize", "sweep"]
 
 
 def load(path: str | os.PathLike[str]) -> pd.DataFrame:

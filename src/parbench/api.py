@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +27,19 @@ if TYPE_CHECKING:
 PathLike = str | os.PathLike[str]
 
 
+@dataclass(frozen=True)
+class Measured(Record):
+    """The record of a cell measured by `run`: every field of a Record, and the record as a frame."""
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per timed repeat, with the columns of parbench.load (parbench.results.tidy)."""
+        from parbench.results.tidy import frame
+
+        return frame("", [self])
+
+
 def run(workload: Any, strategy: str, *, workers: int | None = None, start_method: str | None = None,
-        repeat: int = 5, warmup: int = 1, options: Mapping[str, Any] | None = None, **params: Any) -> Record:
+        repeat: int = 5, warmup: int = 1, options: Mapping[str, Any] | None = None, **params: Any) -> Measured:
     """Measure one cell in this process, as `parbench run` does: every repeat checked against the exact answer,
     each paired with a run of `sequential`. `workers` defaults to 1 for sequential, else the usable CPUs."""
     from parbench.cpus import usable_cpus
@@ -44,7 +55,7 @@ def run(workload: Any, strategy: str, *, workers: int | None = None, start_metho
     record = measure(cell, repeat, warmup)
     if record.status == "UNAVAILABLE":
         raise CannotRunHere(f"{cell.strategy} cannot run here: {record.error}")
-    return record
+    return Measured(**{f.name: getattr(record, f.name) for f in fields(Record)})
 
 
 def workload_name(workload: Any) -> str:
@@ -89,9 +100,9 @@ def _measured(pending: Any, progress: bool) -> Run:
     from parbench.runner.progress import QuietProgress, SweepProgress
 
     if progress:
-        from parbench.commands.common import wide_console
+        from rich.console import Console
 
-        shown = SweepProgress(pending.todo, pending.estimates, wide_console(stderr=True), pending.done_before)
+        shown = SweepProgress(pending.todo, pending.estimates, Console(stderr=True), pending.done_before)
         with shown:
             lifecycle.measure(pending, shown)
     else:
@@ -142,6 +153,32 @@ def _param_flags(given: Mapping[str, Any]) -> list[Any]:
             texts = [str(v) for v in (values if isinstance(values, list | tuple | range) else [values])]
             flags.append(ParamFlag(f"{key}=", name, tuple(texts), workload))
     return flags
+
+
+def load(path: PathLike) -> pd.DataFrame:
+    """A run folder (or its records.jsonl) as a tidy DataFrame: one row per timed repeat.
+
+    Columns: run_id, key (the cell's identity), workload, strategy, family, workers, start_method; the
+    workload parameters by name (size, kernel, fill, delay, ...); the strategy options as option_<name>;
+    status, error, visit (which of the cell's rounds), repeat, wall_ns, cpu_ns (user+sys of the probe and
+    all its descendants), phase_<name>_ns (spawn, scatter, compute, gather), result, expected, ok,
+    peak_rss, setup_ns, teardown_ns, warmup, cpus_granted, cpus, peak_rss_children, probe_wall_ns,
+    canary_ns and slowdown (how fast the machine ran during the visit), started; the paired reference's
+    ref_wall_ns and the contamination columns. A cell without timed repeats (TIMEOUT, CRASHED, UNAVAILABLE)
+    keeps one row with its status and no times. Details: parbench.results.tidy.
+    """
+    from parbench.results.store import load as load_run
+
+    return load_run(path)
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell of a load()ed run: the cell columns, status (SUSPECT when a physical check fails, with
+    the reason in `suspect`), n, median_ns, iqr_ns, cv, bootstrap CIs, speedup (paired with sequential, with
+    speedup_low/high), self_speedup, efficiency, utilisation and more; see parbench.analysis.stats."""
+    from parbench.analysis.stats import summarize as summarize_run
+
+    return summarize_run(df)
 
 
 def open_run(path: PathLike) -> Run:

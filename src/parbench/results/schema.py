@@ -25,12 +25,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 from parbench.units import fmt_count
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 SCHEMA_VERSION = 2
 # The versions a reader can migrate forward (see the history above).
@@ -165,12 +162,6 @@ class Record:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
-
-    def to_frame(self, run_id: str = "") -> pd.DataFrame:
-        """This record as parbench.load() would show it: one row per timed repeat (parbench.results.tidy)."""
-        from parbench.results.tidy import frame
-
-        return frame(run_id, [self])
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Record:

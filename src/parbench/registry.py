@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-from parbench.errors import UserError
+from parbench.errors import BadValue, UnknownName
 from parbench.params import did_you_mean
 from parbench.strategies.base import BaseStrategy, Strategy
 from parbench.workloads.base import Workload
@@ -127,9 +127,9 @@ def workloads() -> dict[str, Entry[type[Workload]]]:
 def _get(entries: dict[str, Entry[T]], kind: str, name: str) -> T:
     entry = entries.get(name)
     if entry is None:
-        raise UserError(f"unknown {kind} {name!r}{did_you_mean(name, entries)}; `parbench list` shows them all")
+        raise UnknownName(f"unknown {kind} {name!r}{did_you_mean(name, entries)}; `parbench list` shows them all")
     if entry.obj is None:
-        raise UserError(f"{kind} {name!r} is broken: {entry.error}")
+        raise UnknownName(f"{kind} {name!r} is broken: {entry.error}")
     return entry.obj
 
 
@@ -171,10 +171,10 @@ def register_workload(obj: object) -> str:
     from parbench.workloads.function import FunctionWorkload
 
     if not isinstance(obj, FunctionWorkload):
-        raise UserError(f"a workload object must come from parbench.function_workload(...), got {obj!r}; "
+        raise BadValue(f"a workload object must come from parbench.function_workload(...), got {obj!r}; "
                         "a workload class is declared as a plugin (README: Plugins)")
     if obj.name in BUILTIN_WORKLOADS or obj.name in workloads():
-        raise UserError(f"function workload name {obj.name!r} is taken by a workload already: pass name=...")
+        raise BadValue(f"function workload name {obj.name!r} is taken by a workload already: pass name=...")
     _REGISTERED[obj.name] = type(obj)
     return obj.name
 

@@ -16,13 +16,14 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from parbench import __version__
 from parbench.analysis.compare import CellChange, Comparison
 from parbench.analysis.scaling import SIZE, best_map, family_rank, largest_point, ok_rows, size_text
 from parbench.report import plots
 from parbench.report.model import Report, Variant, Workload
+from parbench.results.meta import RunMeta
 from parbench.results.schema import FAILED, SLOW_MACHINE
 from parbench.units import fmt_bytes, fmt_duration
+from parbench.version import __version__
 
 TEMPLATES = Path(__file__).parent / "templates"
 QUALITY = ("slow machine", "noisy", "sub-ms")  # measured, but read with care; the rest are failures or gaps
@@ -64,7 +65,7 @@ def speed_class(value: Any) -> str:
     return "good" if value >= 1.1 else "bad" if value < 0.9 else "even"
 
 
-def _styles(summary: pd.DataFrame) -> dict[str, plots.Style]:
+def strategy_styles(summary: pd.DataFrame) -> dict[str, plots.Style]:
     order = summary.assign(_f=family_rank(summary["family"]))
     return plots.styles(order.sort_values(["_f", "strategy", "label"])["label"])
 
@@ -212,7 +213,7 @@ def comparison_table(comparison: Comparison, changes: list[CellChange]) -> Table
 def environment(report: Report) -> Iterator[tuple[str, list[tuple[str, str]]]]:
     """The environment block: groups of (name, value) from meta.json."""
     meta = report.run.meta
-    env: Mapping[str, Any] = meta.get("environment") or {}
+    env: Mapping[str, Any] = meta.environment
     cpu, memory, python = env.get("cpu") or {}, env.get("memory") or {}, env.get("python") or {}
     shm = memory.get("shm") or {}
     yield "Machine", [("host", str(env.get("hostname", "-"))), ("CPU", str(cpu.get("model", "-"))),
@@ -230,17 +231,17 @@ def environment(report: Report) -> Iterator[tuple[str, list[tuple[str, str]]]]:
     yield "Calibration", list(calibration_facts(report.calibration))
 
 
-def _run_facts(meta: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    git = (meta.get("environment") or {}).get("git") or {}
+def _run_facts(meta: RunMeta) -> Iterator[tuple[str, str]]:
+    git = meta.environment.get("git") or {}
     commit = git.get("commit") or "-"
     yield "commit", f"{commit}{' (uncommitted changes)' if git.get('dirty') else ''}"
-    yield "created", str(meta.get("created", "-"))
-    yield "finished", str(meta.get("finished") or "not finished")
-    if meta.get("elapsed_s") is not None:
-        yield "elapsed", f"{meta['elapsed_s']:.1f} s"
-    spec = meta.get("spec") or {}
+    yield "created", meta.created or "-"
+    yield "finished", meta.finished or "not finished"
+    if meta.total_elapsed_s is not None:
+        yield "elapsed", f"{meta.total_elapsed_s:.1f} s"
+    spec = meta.spec
     yield "spec", ", ".join(f"{k} {spec[k]}" for k in ("repeat", "warmup", "isolation", "seed", "timeout") if k in spec)
-    yield "command", " ".join(map(str, meta.get("command") or []))
+    yield "command", " ".join(meta.command)
 
 
 def calibration_facts(calibration: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -262,7 +263,7 @@ def calibration_facts(calibration: Mapping[str, Any]) -> Iterator[tuple[str, str
 
 def context(report: Report) -> dict[str, Any]:
     """Everything the template shows, as strings, tables and SVG markup."""
-    style = _styles(report.summary)
+    style = strategy_styles(report.summary)
     workloads = [{"name": w.name, "figures": figures(w, report, style),
                   "variants": [{"title": v.title, "verdict": v.verdict, "best": best_table(v),
                                 "crossover": crossover_table(v, report), "karp_flatt": karp_flatt_table(v, report)}

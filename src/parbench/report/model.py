@@ -72,11 +72,11 @@ class Report:
 
     @property
     def calibration(self) -> Mapping[str, Any]:
-        return self.run.meta.get("calibration") or {}
+        return self.run.meta.calibration
 
     def machine_line(self) -> str:
         """CPU, usable CPUs, Python and GIL, commit: the one line that says what the numbers were measured on."""
-        env = self.run.meta.get("environment") or {}
+        env = self.run.meta.environment
         cpu, python, git = env.get("cpu") or {}, env.get("python") or {}, env.get("git") or {}
         commit = (git.get("commit") or "?")[:10] + ("+dirty" if git.get("dirty") else "")
         return (f"{cpu.get('model', '?')}, {len(cpu.get('affinity') or []) or '?'} usable CPU(s); "
@@ -129,8 +129,8 @@ def failure_notices(summary: pd.DataFrame, frame: pd.DataFrame) -> list[Notice]:
 def run_notices(run: OpenedRun) -> list[Notice]:
     """The run as a whole: planned cells never measured (interrupted), the plan's notes, no calibration."""
     meta = run.meta
-    found = [Notice("note", "plan", str(note)) for note in (meta.get("plan") or {}).get("notes", [])]
-    planned = {Cell.from_dict(c["cell"]).key() for c in (meta.get("plan") or {}).get("cells", [])}
+    found = [Notice("note", "plan", note) for note in meta.plan.notes]
+    planned = {Cell.from_dict(c["cell"]).key() for c in meta.plan.cells}
     missing = planned - set(run.frame["key"])
     if missing:
         found.append(Notice("missing", "run", f"{len(missing)} of {len(planned)} planned cells have no record "
@@ -139,7 +139,7 @@ def run_notices(run: OpenedRun) -> list[Notice]:
         found.append(Notice("torn record", "run", "the last line of records.jsonl was cut mid-write (the sweep was "
                             f"killed while writing it): that record is left out; parbench sweep --resume {run.run_id} "
                             "measures its cell again"))
-    if not meta.get("calibration"):
+    if not meta.calibration:
         found.append(Notice("note", "run", "no calibration in meta.json: overheads are not explained"))
     return found
 
@@ -185,7 +185,7 @@ def build(run: OpenedRun, baseline: OpenedRun | None = None, factor: float = DEF
     phases = phase_medians(run.frame).set_index("key")
     fitted, crossed = fits(summary), crossovers(summary)
     touched = bytes_per_point(list(summary["point"]))
-    evidence = Evidence(summary, phases, run.meta.get("calibration") or {}, touched, fitted, crossed)
+    evidence = Evidence(summary, phases, run.meta.calibration, touched, fitted, crossed)
     notices = failure_notices(summary, run.frame) + run_notices(run) + quality_notices(summary)
     comparison = compare_runs(baseline.frame, run.frame, factor, alpha) if baseline is not None else None
     return Report(run, summary, phases, fitted, crossed, touched, _workloads(summary, evidence), tuple(notices),

@@ -24,7 +24,9 @@ from parbench.strategies.base import (
     BaseStrategy,
     Context,
     Family,
+    InputTravel,
     PhaseClock,
+    SetupStarts,
     describe_exception,
     plain,
     preload,
@@ -51,6 +53,8 @@ class DaskStrategy(BaseStrategy):
     """Dask distributed: slices scattered to worker processes, the kernel mapped over them."""
 
     name: ClassVar[str] = "dask"
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "cluster"
     family: ClassVar[Family] = "distributed"
     summary: ClassVar[str] = ("dask LocalCluster (1 thread per worker process) or --dask-scheduler: slices "
                               "scattered, kernel mapped")

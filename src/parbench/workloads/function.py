@@ -22,9 +22,9 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from parbench.errors import UserError
+from parbench.errors import BadValue
 from parbench.params import Param, parse_float, parse_int, resolve
-from parbench.workloads.base import BaseWorkload, Task
+from parbench.workloads.base import BaseWorkload, Task, Work
 from parbench.workloads.shipping import Shipped, import_reference, load_shipped, ship
 
 # The one parameter a function workload's cells carry: the hash of its shipped definition.
@@ -94,6 +94,10 @@ class FunctionWorkload(BaseWorkload):
         """== by default; with rtol, math.isclose for numbers and numpy.allclose for arrays."""
         return results_match(result, expected, self.shipped.rtol)
 
+    def work(self) -> Work:
+        """For the sweep's estimate: one python step per input (what fn costs, nobody knows before measuring)."""
+        return Work(len(self.shipped.inputs))
+
     def int64_input(self) -> bool:
         return self.make_input().dtype == np.int64
 
@@ -123,13 +127,13 @@ def function_workload(fn: Callable[[Any], Any], inputs: Iterable[Any], *, combin
     type are compared with ==, or with `rtol` (math.isclose for numbers, numpy.allclose for arrays)."""
     label = _checked_name(name if name is not None else getattr(fn, "__name__", ""), fn)
     if not callable(fn) or not callable(combine):
-        raise UserError(f"function workload {label!r}: fn and combine must be callables")
+        raise BadValue(f"function workload {label!r}: fn and combine must be callables")
     items = tuple(inputs)
     step = _checked_chunksize(chunksize, label)
     if not items:
-        raise UserError(f"function workload {label!r}: inputs are empty")
+        raise BadValue(f"function workload {label!r}: inputs are empty")
     if rtol is not None and not (isinstance(rtol, int | float) and math.isfinite(rtol) and rtol >= 0):
-        raise UserError(f"function workload {label!r}: rtol must be a finite number >= 0, got {rtol!r}")
+        raise BadValue(f"function workload {label!r}: rtol must be a finite number >= 0, got {rtol!r}")
     expected = _sequential(fn, items, combine, step, label)
     digest = ship(Shipped(label, fn, items, combine, step, None if rtol is None else float(rtol), expected))
     return function_class(label, digest)(digest)
@@ -140,19 +144,19 @@ def function_from_references(function: str, inputs: str | None = None, items: ob
     """The command line's function workload: `--function pkg.mod:fn` over `--inputs pkg.mod:NAME` (a callable
     returning the inputs, or an iterable) or `--items N` (range(N))."""
     if (inputs is None) == (items is None):
-        raise UserError("--function needs its inputs: --inputs MODULE:NAME or --items N (one of them)")
+        raise BadValue("--function needs its inputs: --inputs MODULE:NAME or --items N (one of them)")
     fn = import_reference(function, "--function")
     if not callable(fn):
-        raise UserError(f"--function {function}: {type(fn).__name__} object is not callable")
+        raise BadValue(f"--function {function}: {type(fn).__name__} object is not callable")
     if inputs is not None:
         found = import_reference(inputs, "--inputs")
         values = found() if callable(found) else found
         if not isinstance(values, Iterable):
-            raise UserError(f"--inputs {inputs}: {type(values).__name__} object is not iterable")
+            raise BadValue(f"--inputs {inputs}: {type(values).__name__} object is not iterable")
     else:
         count = parse_int(items, "--items")
         if not 1 <= count <= MAX_ITEMS:
-            raise UserError(f"--items must be between 1 and {MAX_ITEMS}, got {count}")
+            raise BadValue(f"--items must be between 1 and {MAX_ITEMS}, got {count}")
         values = range(count)
     tolerance = None if rtol is None else parse_float(rtol, "--rtol")
     return function_workload(fn, values, rtol=tolerance, chunksize=None if chunksize is None else
@@ -161,14 +165,14 @@ def function_from_references(function: str, inputs: str | None = None, items: ob
 
 def _checked_name(name: str, fn: object) -> str:
     if not _NAME.fullmatch(name):
-        raise UserError(f"function workload name {name!r} (of {fn!r}): use letters, digits, _ . - (pass name=...)")
+        raise BadValue(f"function workload name {name!r} (of {fn!r}): use letters, digits, _ . - (pass name=...)")
     return name
 
 
 def _checked_chunksize(chunksize: int | None, label: str) -> int:
     step = 1 if chunksize is None else parse_int(chunksize, f"function workload {label!r}: chunksize")
     if step < 1:
-        raise UserError(f"function workload {label!r}: chunksize must be >= 1, got {step}")
+        raise BadValue(f"function workload {label!r}: chunksize must be >= 1, got {step}")
     return step
 
 
@@ -179,7 +183,7 @@ def _sequential(fn: Callable[[Any], Any], items: tuple[Any, ...], combine: Calla
     try:
         return combine(combine(fn(x) for x in values[lo: lo + step]) for lo in range(0, len(values), step))
     except Exception as exc:
-        raise UserError(f"function workload {label!r}: the sequential run raised {type(exc).__name__}: {exc}"
+        raise BadValue(f"function workload {label!r}: the sequential run raised {type(exc).__name__}: {exc}"
                         ) from exc
 
 

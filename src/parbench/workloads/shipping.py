@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from parbench.errors import UserError
+from parbench.errors import BadValue, UnknownName
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def _dumps(shipped: Shipped) -> bytes:
         payload = cloudpickle.dumps(shipped)
         pickle.loads(payload)  # a definition that pickles but cannot load back would fail in every worker
     except Exception as exc:
-        raise UserError(f"cannot ship function workload {shipped.name!r} to worker processes: cloudpickle "
+        raise BadValue(f"cannot ship function workload {shipped.name!r} to worker processes: cloudpickle "
                         f"says {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     return pickle.dumps({"paths": [p for p in sys.path if p], "payload": payload})
 
@@ -69,7 +69,7 @@ def ship(shipped: Shipped) -> str:
                 out.write(blob)
             os.replace(tmp, target)  # atomic: a probe never reads half a file
         except OSError as exc:
-            raise UserError(f"cannot write function workload {shipped.name!r} to {folder}: "
+            raise BadValue(f"cannot write function workload {shipped.name!r} to {folder}: "
                             f"{exc.strerror or exc} (set PARBENCH_FUNCTIONS to a writable folder)") from None
     return digest
 
@@ -81,15 +81,15 @@ def load_shipped(digest: str) -> Shipped:
     try:
         outer = pickle.loads(path.read_bytes())
     except OSError as exc:
-        raise UserError(f"function workload {digest!r} is not in {path.parent} ({exc.strerror or exc}): "
+        raise BadValue(f"function workload {digest!r} is not in {path.parent} ({exc.strerror or exc}): "
                         "build it again with parbench.function_workload") from None
     sys.path.extend(p for p in outer["paths"] if p not in sys.path)
     try:
         shipped = pickle.loads(outer["payload"])
     except Exception as exc:
-        raise UserError(f"cannot load function workload {digest!r}: {type(exc).__name__}: {exc}") from None
+        raise BadValue(f"cannot load function workload {digest!r}: {type(exc).__name__}: {exc}") from None
     if not isinstance(shipped, Shipped):
-        raise UserError(f"{path} is not a parbench function workload")
+        raise BadValue(f"{path} is not a parbench function workload")
     return shipped
 
 
@@ -97,16 +97,16 @@ def import_reference(text: str, what: str) -> Any:
     """`pkg.mod:attr` (attr may be dotted) -> the object; modules in the current directory import too."""
     module, sep, attr = text.partition(":")
     if not sep or not module or not attr:
-        raise UserError(f"{what}: expected MODULE:NAME like mypkg.mymod:myfunc, got {text!r}")
+        raise BadValue(f"{what}: expected MODULE:NAME like mypkg.mymod:myfunc, got {text!r}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `python -m` would: the user's own module sits in the folder
     try:
         obj: Any = importlib.import_module(module)
     except Exception as exc:
-        raise UserError(f"{what}: cannot import module {module!r}: {type(exc).__name__}: {exc}") from None
+        raise UnknownName(f"{what}: cannot import module {module!r}: {type(exc).__name__}: {exc}") from None
     for part in attr.split("."):
         with contextlib.suppress(AttributeError):
             obj = getattr(obj, part)
             continue
-        raise UserError(f"{what}: module {module!r} has no {attr!r}")
+        raise UnknownName(f"{what}: module {module!r} has no {attr!r}")
     return obj

@@ -154,6 +154,15 @@ def test_float_results_within_rtol_are_ok(method: str) -> None:
     assert math.isclose(record.expected, 145.0) and all(math.isclose(s.result, 145.0) for s in record.samples)
 
 
+def test_the_api_runs_a_function_and_its_frame_keeps_floats() -> None:
+    """parbench.run takes the workload object; the record's frame keeps float results as floats."""
+    third = parbench.function_workload(lambda x: x / 3, range(30), name="third", rtol=1e-9)
+    measured = parbench.run(third, "thread-pool", workers=2, repeat=2)
+    assert measured.status == "OK"
+    frame = measured.to_frame()
+    assert frame["result"].dtype == float and frame["expected"].tolist() == [145.0, 145.0]
+
+
 def test_a_wrong_float_result_is_caught_as_wrong() -> None:
     """Workers 1e-7 off: beyond rtol=1e-9, so WRONG with both values recorded; the in-process reference is OK."""
     record = _measure(_drifting(1 + 1e-7), "process-pool-executor", start_method="spawn")
@@ -226,6 +235,31 @@ def test_main_and_module_functions_run_in_a_sweep_under_every_start_method(mymod
     assert seen["cube", "sequential", None].status == "OK"
     assert seen["delayed-square", "pool-map", "spawn"].samples[0].result == 14
     assert (tmp_path / "results" / "fn" / "report.html").exists(), proc.stderr
+
+
+DONE_WHEN = '''
+import sys
+import parbench, mymod
+w = parbench.function_workload(mymod.slow_square, range(16))
+run = parbench.sweep(workloads=[w], strategies=["sequential", "thread-pool", "pool-map"], workers=[1, 2],
+                     rounds=1, results=sys.argv[1], progress=False)
+assert (run.summary["status"] == "OK").all() and len(run.summary) == 5, run.summary
+assert "thread-pool" in run._repr_html_()
+print(sorted({int(r) for r in run.frame["result"]}))
+'''
+
+
+@needs_a_sweep
+def test_the_issue_example_sweeps_a_module_function(mymod: Path, tmp_path: Path) -> None:
+    """The issue's example, from another directory than the module's: parbench.sweep(workloads=[w]) measures
+    slow_square with sequential, thread-pool and pool-map at 1 and 2 workers, all OK, shown in a notebook."""
+    script = tmp_path / "example.py"
+    script.write_text(DONE_WHEN)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "results")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=SWEEP_TIMEOUT, check=False,
+                          env={**os.environ, "PYTHONPATH": str(mymod)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[1240]"
 
 
 def test_cli_runs_a_module_function_with_rtol(mymod: Path) -> None:

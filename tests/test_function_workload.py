@@ -171,6 +171,21 @@ def test_a_wrong_float_result_is_caught_as_wrong() -> None:
     assert isinstance(record.samples[0].result, float) and record.samples[0].result != record.expected
 
 
+def test_a_function_that_raises_in_a_worker_is_an_error_naming_it() -> None:
+    """The function raising in a pool worker (not in the driver, which computed the answer) makes the cell ERROR,
+    one line naming the function workload and the exception."""
+    driver = os.getpid()
+
+    def picky(x: int) -> int:
+        if os.getpid() != driver:
+            raise ValueError("not in the driver")
+        return x
+
+    record = _measure(parbench.function_workload(picky, range(4)), "pool-map")
+    assert record.status == "ERROR"
+    assert "function workload 'picky' raised ValueError: not in the driver" in (record.error or "")
+
+
 def test_strategies_that_move_int64_are_unavailable_for_other_results() -> None:
     """shared-memory keeps partials in int64 slots: float results make it UNAVAILABLE, saying why; integer
     inputs and results run there exactly."""

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from parbench.errors import BadValue
+from parbench.errors import BadValue, StrategyError
 from parbench.params import Param, parse_float, parse_int, resolve
 from parbench.workloads.base import BaseWorkload, Task, Work
 from parbench.workloads.shipping import Shipped, import_reference, load_shipped, ship
@@ -82,7 +82,10 @@ class FunctionWorkload(BaseWorkload):
     def kernel(self, chunk: np.ndarray | None, task: Task) -> Any:
         shipped = self.shipped
         items = [] if chunk is None else chunk.tolist()  # Python ints and objects, never numpy scalars
-        return shipped.combine(shipped.fn(x) for x in items)
+        try:
+            return shipped.combine([shipped.fn(x) for x in items])
+        except Exception as exc:  # the user's code failed: the cell is ERROR with this line, wherever it ran
+            raise StrategyError(f"function workload {self.name!r} raised {type(exc).__name__}: {exc}") from None
 
     def combine(self, partials: Iterable[Any]) -> Any:
         return self.shipped.combine(partials)

@@ -23,7 +23,8 @@ class ImapUnordered(ProcessStrategy):
     """Workers started in setup (their start-up shows in end-to-end time, not in each run); each run sends every
     task's slice through the pool's pipes and combines the partials in the order they finish."""
 
-    # ProcessStrategy says family = "processes" and uses_start_method = True (--start-method applies).
+    # ProcessStrategy says family = "processes" and uses_start_method = True (--start-method applies), and the
+    # cost facts of a pool, for the sweep's estimate: input_travel = "every-run", setup_starts = "workers".
     name: ClassVar[str] = "imap-unordered"
     summary: ClassVar[str] = "multiprocessing.Pool started once; Pool.imap_unordered over the tasks each run"
     # Options are declared like workload parameters; users set them with -o chunksize=4 (or --chunksize).

@@ -18,6 +18,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -36,6 +37,7 @@ MAX_ITEMS = 10_000_000
 _INT64 = (-(2**63), 2**63 - 1)
 
 
+@dataclass(frozen=True, eq=False)
 class FunctionWorkload(BaseWorkload):
     """A shipped function over its inputs; one subclass per name (function_class), its instances one hash each."""
 
@@ -43,14 +45,13 @@ class FunctionWorkload(BaseWorkload):
     summary: ClassVar[str] = "a plain Python function over a list of inputs (parbench.function_workload)"
     parameters: ClassVar[tuple[Param, ...]] = ()
 
-    def __init__(self, function: str) -> None:
-        self.function = function
+    function: str  # the hash of the shipped definition
 
     @classmethod
     def from_params(cls, raw: Mapping[str, object]) -> Self:
         return cls(resolve(cls.parameters, raw, cls.name)[FUNCTION_PARAM])
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: object) -> bool:  # by name and hash: the class is made per process (function_class)
         return isinstance(other, FunctionWorkload) and other.name == self.name and other.function == self.function
 
     def __hash__(self) -> int:

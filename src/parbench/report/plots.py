@@ -32,7 +32,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from parbench.analysis.scaling import SIZE, amdahl, at_top_workers, largest_point, ok_rows, size_text
-from parbench.report.style import Style
+from parbench.report.style import Dash, Style
 from parbench.units import fmt_duration
 
 matplotlib.use("Agg")  # importing matplotlib.figure chose no backend yet; never an interactive one here
@@ -41,6 +41,7 @@ FIG_W, PANEL_H = 10.0, 3.1  # inches: every figure is FIG_W wide (see above); a 
 MAX_COLUMNS = 2  # panels side by side; more variants wrap onto more rows
 MAX_LINES, BRIGHT = 8, 5  # more series than MAX_LINES in a panel: the BRIGHT fastest drawn in full
 FADED_ALPHA = 0.22
+ENDS = 1.55  # inches right of a line panel for the names at its lines' ends (process-pool-executor x2 fits)
 PHASE_COLOURS = {"setup": "#BBBBBB", "spawn": "#EE6677", "scatter": "#CCBB44", "compute": "#4477AA",
                  "gather": "#66CCEE", "other": "#DDDDDD", "teardown": "#555555"}  # Tol's bright scheme
 _STRIP = (re.compile(r"<\?xml[^>]*\?>\s*"), re.compile(r"<!DOCTYPE[^>]*>\s*"),
@@ -89,18 +90,19 @@ def series_id(figure: str, panel: int, label: str) -> str:
 
 
 def _figure(panels: int, height: float = PANEL_H, names: float = 0.0, columns: int | None = None,
-            top: float = 0.35) -> tuple[Figure, list[Axes]]:
+            top: float = 0.35, ends: float = 0.0) -> tuple[Figure, list[Axes]]:
     """Panels in rows of at most MAX_COLUMNS (or `columns`), FIG_W wide; `names`: inches on the left of each
-    panel for bar names on its y axis; `top`: inches above the panels (titles, a legend)."""
+    panel for bar names on its y axis; `top`: inches above the panels (titles, a legend); `ends`: inches on
+    the right of each panel for the names written at the ends of its lines."""
     cols = columns or max(1, min(panels, MAX_COLUMNS))
     rows = -(-panels // cols)
     total = height * rows + top
     fig = Figure(figsize=(FIG_W, total))
     axes = fig.subplots(rows, cols, squeeze=False)
-    left = 0.75 + names
-    panel_w = (FIG_W - left - 0.25 - (cols - 1) * (0.6 + names)) / cols
-    fig.subplots_adjust(left=left / FIG_W, right=1 - 0.25 / FIG_W, bottom=0.6 / total, top=1 - top / total,
-                        wspace=(0.6 + names) / panel_w, hspace=0.8 / (height - 0.8))
+    left, right = 0.75 + names, 0.25 + ends
+    panel_w = (FIG_W - left - right - (cols - 1) * (0.6 + names + ends)) / cols
+    fig.subplots_adjust(left=left / FIG_W, right=1 - right / FIG_W, bottom=0.6 / total, top=1 - top / total,
+                        wspace=(0.6 + names + ends) / panel_w, hspace=0.8 / (height - 0.8))
     flat = list(axes.flat)
     for spare in flat[panels:]:
         spare.set_visible(False)
@@ -113,7 +115,7 @@ def _bar_height(panels: Sequence[Panel]) -> float:
     return max(PANEL_H, 1.1 + 0.24 * bars)
 
 
-def legend(style: Mapping[str, Style], labels: Iterable[str], extra: Sequence[tuple[str, str]] = ()) -> str:
+def legend(style: Mapping[str, Style], labels: Iterable[str], extra: Sequence[tuple[str, Dash]] = ()) -> str:
     """One legend for a workload section's figures: every series drawn there, in the report's order, and the
     reference lines (`extra`: (label, matplotlib line style)) in black."""
     shown = [label for label in style if label in set(labels)]
@@ -124,7 +126,7 @@ def legend(style: Mapping[str, Style], labels: Iterable[str], extra: Sequence[tu
     fig = Figure(figsize=(FIG_W, 0.3 + 0.3 * -(-len(handles) // columns)))
     found = fig.legend(handles=handles, loc="center", ncol=columns, mode="expand", borderaxespad=0.2,
                        handlelength=2.6, bbox_to_anchor=(0, 0, 1, 1))
-    for handle, label in zip(found.legend_handles, [h.get_label() for h in handles], strict=True):
+    for handle, label in zip(found.legend_handles, [str(h.get_label()) for h in handles], strict=True):
         if handle is not None and label in style:
             handle.set_gid(series_id("legend", 0, label))
     return to_svg(fig)
@@ -169,14 +171,52 @@ def _series(rows: pd.DataFrame, style: Mapping[str, Style]) -> Iterable[tuple[st
 
 
 def _lines(ax: Axes, rows: pd.DataFrame, x: str, y: pd.Series | str, style: Mapping[str, Style],
-           where: tuple[str, int], bright: set[str]) -> None:
-    """One line per series of `rows` (y: a column, or values aligned with rows); faded unless in `bright`."""
+           where: tuple[str, int], bright: set[str]) -> list[tuple[float, float, str]]:
+    """One line per series of `rows` (y: a column, or values aligned with rows); faded unless in `bright`.
+    Returns the last point of each bright line, for `_name_ends` once the axes' limits are set."""
     values = rows[y] if isinstance(y, str) else y
+    ends = []
     for label, group in _series(rows.sort_values(x), style):
         s, full = style[label], label in bright
-        ax.plot(group[x].astype(float), values.loc[group.index], marker=s.marker, color=s.colour, linestyle=s.dash,
-                alpha=1.0 if full else FADED_ALPHA, linewidth=None if full else 1.4, zorder=3 if full else 2,
-                gid=series_id(*where, label))
+        xs, ys = group[x].astype(float), values.loc[group.index].astype(float)
+        ax.plot(xs, ys, marker=s.marker, color=s.colour, linestyle=s.dash, alpha=1.0 if full else FADED_ALPHA,
+                linewidth=None if full else 1.4, zorder=3 if full else 2, gid=series_id(*where, label))
+        finite = np.isfinite(ys.to_numpy()) & (ys.to_numpy() > 0)
+        if full and finite.any():
+            ends.append((float(xs[finite].iloc[-1]), float(ys[finite].iloc[-1]), label))
+    return ends
+
+
+def spread(targets: Sequence[float], gap: float) -> list[float]:
+    """Positions as close to `targets` (sorted ascending) as they can be while `gap` apart: overlapping labels
+    gather in clusters, each centred on the mean of its members' targets, merged until none overlap."""
+    clusters: list[list[float]] = []  # [start, count, sum of targets]
+    for target in targets:
+        clusters.append([target, 1, target])
+        while len(clusters) > 1 and clusters[-2][0] + clusters[-2][1] * gap > clusters[-1][0]:
+            last = clusters.pop()
+            merged = clusters[-1]
+            merged[1] += last[1]
+            merged[2] += last[2]
+            merged[0] = merged[2] / merged[1] - (merged[1] - 1) * gap / 2
+    return [start + i * gap for start, count, _ in clusters for i in range(int(count))]
+
+
+def _name_ends(ax: Axes, ends: list[tuple[float, float, str]], style: Mapping[str, Style]) -> None:
+    """Each bright line's name at its end (the lines reaching the panel's right end), in its colour, spread so
+    none overlaps: read from the back of a room without going back and forth to the legend."""
+    last = max((x for x, _, _ in ends), default=None)
+    ends = [end for end in ends if end[0] == last]  # sequential's one point at p = 1 has no end to name
+    if not ends:
+        return
+    ax.get_xlim(), ax.get_ylim()  # settle autoscaled limits before mapping data to the page
+    gap = float(matplotlib.rcParams["font.size"]) * 1.2 * ax.figure.dpi / 72
+    spots = sorted(((*ax.transData.transform((x, y)), label) for x, y, label in ends), key=lambda spot: spot[1])
+    right = max(x for x, _, _ in spots) + 8
+    to_axes = ax.transAxes.inverted()
+    for (_x, _y, label), y in zip(spots, spread([y for _, y, _ in spots], gap), strict=True):
+        xa, ya = to_axes.transform((right, y))
+        ax.text(xa, ya, label, transform=ax.transAxes, color=style[label].colour, va="center", clip_on=False)
 
 
 def _size_axis(ax: Axes, sizes: Iterable[float]) -> None:
@@ -195,14 +235,14 @@ def _size_axis(ax: Axes, sizes: Iterable[float]) -> None:
 def time_vs_size(panels: Sequence[Panel], style: Mapping[str, Style]) -> str:
     """Median time against size (log-log) at the most workers, one line per series, its 95% CI as a band
     (for the series drawn in full)."""
-    fig, axes = _figure(len(panels))
+    fig, axes = _figure(len(panels), ends=ENDS)
     for i, (ax, panel) in enumerate(zip(axes, panels, strict=True)):
         rows = _at_top_workers(panel.rows)
         if rows.empty or SIZE not in rows:
             _empty(ax)
             continue
         bright = panel.bright()
-        _lines(ax, rows, SIZE, rows["median_ns"] / 1e6, style, ("time", i), bright)
+        ends = _lines(ax, rows, SIZE, rows["median_ns"] / 1e6, style, ("time", i), bright)
         for label, group in _series(rows[rows["label"].isin(bright)].sort_values(SIZE), style):
             ax.fill_between(group[SIZE].astype(float), group["ci_low_ns"] / 1e6, group["ci_high_ns"] / 1e6,
                             color=style[label].colour, alpha=0.12, linewidth=0)
@@ -210,6 +250,7 @@ def time_vs_size(panels: Sequence[Panel], style: Mapping[str, Style]) -> str:
                title=f"{panel.title} (x{int(rows['workers'].max())})")
         _plain_log(ax, x=False)
         _size_axis(ax, rows[SIZE].dropna())
+        _name_ends(ax, ends, style)
     return to_svg(fig)
 
 
@@ -222,11 +263,12 @@ def _scaling_panel(ax: Axes, rows: pd.DataFrame, column: str, fits: pd.DataFrame
         return
     top = int(rows["workers"].max())
     ax.plot([1, top], [1, top], color="black", linewidth=1.5, linestyle=":", zorder=1)
-    _lines(ax, rows, "workers", column, style, where, bright)
+    ends = _lines(ax, rows, "workers", column, style, where, bright)
     best = rows[rows["workers"] == top].nlargest(1, column)
     if not best.empty:
         _fit(ax, fits, best.iloc[0], "amdahl_f" if column == "speedup" else "amdahl_f_self", style)
     ax.set_xticks(sorted(int(p) for p in rows["workers"].unique()))
+    _name_ends(ax, ends, style)
 
 
 def _fit(ax: Axes, fits: pd.DataFrame, row: pd.Series, column: str, style: Mapping[str, Style]) -> None:
@@ -245,7 +287,7 @@ def _fit(ax: Axes, fits: pd.DataFrame, row: pd.Series, column: str, style: Mappi
 def speedup_vs_workers(panels: Sequence[Panel], fits: pd.DataFrame, style: Mapping[str, Style]) -> str:
     """At each panel's largest size: speedup vs sequential (left) and vs the same strategy at one worker
     (right) against workers, with the ideal line and the best series' Amdahl fit (dashed)."""
-    fig, axes = _figure(2 * len(panels), columns=2)
+    fig, axes = _figure(2 * len(panels), columns=2, ends=ENDS)
     for i, panel in enumerate(panels):
         rows, bright = _largest(panel.rows), panel.bright()
         for j, (what, ylabel) in enumerate((("speedup", "speedup vs sequential"),
@@ -264,7 +306,7 @@ def _size_title(panel: Panel, rows: pd.DataFrame) -> str:
 
 def efficiency_vs_workers(panels: Sequence[Panel], style: Mapping[str, Style]) -> str:
     """Efficiency S / p against workers at each panel's largest size: 100% is perfect scaling."""
-    fig, axes = _figure(len(panels))
+    fig, axes = _figure(len(panels), ends=ENDS)
     for i, (ax, panel) in enumerate(zip(axes, panels, strict=True)):
         rows = _largest(panel.rows)
         rows = rows[rows["efficiency"].notna()]
@@ -272,11 +314,12 @@ def efficiency_vs_workers(panels: Sequence[Panel], style: Mapping[str, Style]) -
             _empty(ax)
             continue
         ax.axhline(1.0, color="black", linewidth=1.5, linestyle=":", zorder=1)
-        _lines(ax, rows, "workers", "efficiency", style, ("efficiency", i), panel.bright())
+        ends = _lines(ax, rows, "workers", "efficiency", style, ("efficiency", i), panel.bright())
         ax.set_xticks(sorted(int(p) for p in rows["workers"].unique()))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
         ax.set(xlabel="workers", ylabel="efficiency (speedup / workers)", title=_size_title(panel, rows),
                ylim=(0, max(1.1, float(rows["efficiency"].max()) * 1.08)))
+        _name_ends(ax, ends, style)
     return to_svg(fig)
 
 
@@ -347,7 +390,7 @@ def throughput(panels: Sequence[Panel], bytes_touched: Mapping[str, int], bandwi
                style: Mapping[str, Style]) -> str:
     """GB/s (bytes the workload touches / median time) against size at the most workers, under the roofline
     of the memory bandwidth calibrated on this machine (one core, numpy)."""
-    fig, axes = _figure(len(panels))
+    fig, axes = _figure(len(panels), ends=ENDS)
     for i, (ax, panel) in enumerate(zip(axes, panels, strict=True)):
         rows = _at_top_workers(panel.rows)
         rows = rows[rows["point"].isin(bytes_touched)]
@@ -355,7 +398,7 @@ def throughput(panels: Sequence[Panel], bytes_touched: Mapping[str, int], bandwi
             _empty(ax, "no byte count for this workload")
             continue
         rate = rows["point"].map(bytes_touched) / rows["median_ns"]  # bytes per ns = GB/s
-        _lines(ax, rows, SIZE, rate, style, ("throughput", i), panel.bright())
+        ends = _lines(ax, rows, SIZE, rate, style, ("throughput", i), panel.bright())
         if bandwidth:
             ax.axhline(bandwidth / 1e9, color="black", linewidth=1.5)
             ax.text(0.02, bandwidth / 1e9, "memory bandwidth (calibrated)", transform=ax.get_yaxis_transform(),
@@ -363,4 +406,5 @@ def throughput(panels: Sequence[Panel], bytes_touched: Mapping[str, int], bandwi
         ax.set(yscale="log", xlabel=SIZE, ylabel="GB/s", title=panel.title)
         _plain_log(ax, x=False)
         _size_axis(ax, rows[SIZE].dropna())
+        _name_ends(ax, ends, style)
     return to_svg(fig)

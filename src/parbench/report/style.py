@@ -18,6 +18,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 
@@ -59,7 +60,8 @@ FALLBACK: dict[str, tuple[str, ...]] = {
 OTHER = ("#BBBBBB", "#888888", "#666666")  # a family parbench does not know either
 FALLBACK_MARKERS = "o^vsDpP*Xh<>"
 # A second series of one strategy (another start method, other options): same colour and marker, another dash.
-DASHES = ("-", "--", "-.", ":")
+Dash = Literal["-", "--", "-.", ":"]
+DASHES: tuple[Dash, ...] = ("-", "--", "-.", ":")
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class Style:
 
     colour: str
     marker: str
-    dash: str = "-"
+    dash: Dash = "-"
 
 
 def _stable(name: str) -> int:

@@ -110,7 +110,7 @@ def test_a_quick_run_report_names_a_winner_per_workload_and_shows_every_figure(q
         assert re.search(r"Winner: \S", text), workload
         assert all(f"{title}." in text for title in FIGURES[:5]), workload
     assert "Throughput vs memory bandwidth." in found.text["w-array-sum"]
-    assert found.tags.count("svg") == 5 + 6
+    assert found.tags.count("svg") == 5 + 6 + 2  # the figures, and one legend per workload
     environment = found.text["environment"]
     assert all(word in environment for word in ("CPU", "memory bandwidth", "process start", "commit", "GIL"))
 

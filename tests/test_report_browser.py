@@ -2,8 +2,8 @@
 driven by Playwright): every figure renders, no broken image, no console error, no request leaves the file.
 
 At a projector's 1280x800 (issue 11): every headline card lies in the first screen, figure text renders at
-12 px or more (median), every figure spans 80% of the content column or more, and nothing but a scroll box's
-content runs past the page's width. Full-page screenshots and the report itself are saved in the folder
+12 px or more (median), every figure spans 80% of the content column or more, every series' line is 2 px or
+more, and nothing but a scroll box's content runs past the page's width. Full-page screenshots and the report itself are saved in the folder
 $PARBENCH_SCREENSHOTS names (CI uploads it) or else in the test's tmp dir.
 
 Skipped, with a one-line reason, where no Chromium is installed; .ci/run and ci.yml install one and set
@@ -33,6 +33,7 @@ SCREENSHOTS_ENV = "PARBENCH_SCREENSHOTS"
 PROJECTOR = {"width": 1280, "height": 800}
 MIN_TEXT_PX = 12
 MIN_FIGURE_SHARE = 0.8
+MIN_LINE_PX = 2
 
 # Playwright's own browsers are never downloaded here: it drives the system's Chromium, kept off the network.
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -119,7 +120,13 @@ MEASURE = """() => {
   const heights = Array.from(document.querySelectorAll('figure svg text'))
       .map(t => t.getBoundingClientRect().height).filter(h => h > 0).sort((a, b) => a - b);
   const widths = Array.from(document.querySelectorAll('figure svg')).map(s => s.getBoundingClientRect().width);
-  return {column, cards, median: heights[Math.floor(heights.length / 2)], texts: heights.length, widths};
+  const lines = Array.from(document.querySelectorAll('figure svg g[id*=":"] > path'))
+      .filter(p => getComputedStyle(p).stroke !== 'none').map(p => {
+    const svg = p.ownerSVGElement;
+    return parseFloat(getComputedStyle(p).strokeWidth) * svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+  }).filter(w => w > 0);
+  return {column, cards, median: heights[Math.floor(heights.length / 2)], texts: heights.length, widths,
+          thinnest: Math.min(...lines), lines: lines.length};
 }"""
 # Every element whose right edge passes the viewport's, unless a scroll box (overflow-x auto or scroll) holds it.
 OVERFLOWING = """() => {
@@ -150,6 +157,7 @@ def check_projected(browser: Any, html: Path, folder: Path, name: str) -> dict[s
     assert found["cards"] and max(found["cards"]) <= PROJECTOR["height"], found["cards"]
     assert found["texts"] > 100 and found["median"] >= MIN_TEXT_PX, found["median"]
     assert found["widths"] and min(found["widths"]) >= MIN_FIGURE_SHARE * found["column"], found
+    assert found["lines"] > 50 and found["thinnest"] >= MIN_LINE_PX, found["thinnest"]  # every series' line
     assert closed == {"page": 0, "elements": []} and unfolded == {"page": 0, "elements": []}, (closed, unfolded)
     assert all((folder / f"{name}-1280-{kind}.png").stat().st_size > 10_000 for kind in ("first", "full", "unfolded"))
     return found

@@ -224,8 +224,8 @@ def _slow_machine_notices(ok: pd.DataFrame) -> list[Notice]:
     if "slowdown" not in ok.columns:
         return []
     slow = ok[pd.to_numeric(ok["slowdown"], errors="coerce") > SLOW_MACHINE].sort_values("slowdown", ascending=False)
-    return [Notice("slow machine", _label(r), f"every visit ran while the machine was {r['slowdown']:.2f}x slower "
-                   "than its best: read its times with that in mind") for _, r in slow.iterrows()]
+    return [Notice("slow machine", _label(r), f"every visit ran with the machine {r['slowdown']:.2f}x slower than "
+                   "its best") for _, r in slow.iterrows()]
 
 
 def _label(row: pd.Series) -> str:

@@ -140,3 +140,32 @@ def test_names_at_line_ends_are_spread_apart_around_their_lines() -> None:
 
     assert spread([0.0, 1.0, 2.0, 50.0, 51.0, 100.0], 10.0) == [-9.0, 1.0, 11.0, 45.5, 55.5, 100.0]
     assert spread([5.0, 5.0, 5.0], 2.0) == [3.0, 5.0, 7.0]
+
+
+def test_each_headline_card_quotes_the_terminal_figures_of_its_winner(report: Report, page: str) -> None:
+    """The card of each variant prints the paired speedup and CI the terminal prints for its largest size:
+    sequential's closest rival at 0.97x (0.91-1.03) for array-sum, the tie at 1.90x (1.83-1.94) for
+    delayed-square."""
+    cards = [_text(card) for card in re.findall(r'<a class="card[^>]*>(.*?)</a>', page, re.S)]
+    assert len(cards) == 2
+    assert "sequential" in cards[0] and "closest: threads x1 0.97x (95% CI 0.91-1.03, paired)" in cards[0]
+    assert "none clearly" in cards[1] and "thread-pool x2 1.90x (95% CI 1.83-1.94, paired)" in cards[1]
+    assert "threads x2 1.85x are within the noise" in cards[1] and "size 8, 2 workers" in cards[1]
+
+
+def test_efficiency_above_100_percent_at_one_worker_is_explained(report: Report) -> None:
+    """A one-worker cell at 104% efficiency (within its CI of sequential) is named in the efficiency caption
+    with its CI and why it is noise; the fixture as measured has none, and no note."""
+    from dataclasses import replace
+
+    from parbench.report.html import _one_worker_note
+
+    workload = report.workloads[0]
+    assert _one_worker_note(workload) == ""
+    variant = workload.variants[0]
+    rows = variant.rows.copy()
+    one = (rows["strategy"] == "threads") & (rows["workers"] == 1) & (rows[SIZE] == rows[SIZE].max())
+    rows.loc[one, ["efficiency", "speedup_low", "speedup_high"]] = [1.04, 0.97, 1.11]
+    note = _one_worker_note(replace(workload, variants=(replace(variant, rows=rows),)))
+    assert note.startswith(" Above 100% at one worker: threads 104% (95% CI 0.97-1.11x).")
+    assert "noise" in note and "SUSPECT" in note

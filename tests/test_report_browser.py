@@ -3,8 +3,8 @@ driven by Playwright): every figure renders, no broken image, no console error, 
 
 At a projector's 1280x800 (issue 11): every headline card lies in the first screen, figure text renders at
 12 px or more (median), every figure spans 80% of the content column or more, every series' line is 2 px or
-more, and nothing but a scroll box's content runs past the page's width. Full-page screenshots and the report itself are saved in the folder
-$PARBENCH_SCREENSHOTS names (CI uploads it) or else in the test's tmp dir.
+more, and nothing but a scroll box's content runs past the page's width. Full-page screenshots and the report
+itself are saved in the folder $PARBENCH_SCREENSHOTS names (CI uploads it) or else in the test's tmp dir.
 
 Skipped, with a one-line reason, where no Chromium is installed; .ci/run and ci.yml install one and set
 PARBENCH_NO_SKIP=1, under which a missing browser (or Playwright) fails the test instead.

@@ -3,6 +3,7 @@ environment, warnings, no URL, escaped text), the Markdown summary as valid tabl
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -16,9 +17,10 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from conftest import FIXTURE, QuickRun, needs_a_sweep, run_cli
-from parbench.commands.report import renderer
-from parbench.commands.sweep import _write_report
+from parbench.commands.sweep import _conclude
 from parbench.report.model import build
+from parbench.report.output import renderer
+from parbench.results.meta import RunMeta
 from parbench.results.reader import open_run
 from parbench.results.store import RunStore
 
@@ -201,10 +203,10 @@ def test_a_report_that_fails_at_the_end_of_a_sweep_is_one_line_and_loses_nothing
     """The sweep's report step on a run it cannot report (no record) prints one line naming the retry command
     and raises nothing: the run folder is untouched."""
     store = RunStore(tmp_path / "r")
-    store.create({"run_id": "r"})
+    store.create(RunMeta(run_id="r"))
     from rich.console import Console
 
-    _write_report(store, Console(file=None))
+    assert _conclude(store, Console(file=io.StringIO()), 0) == 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "report not written" in err and f"parbench report {store.path}" in err
     assert sorted(p.name for p in store.path.iterdir()) == ["meta.json", "records.jsonl"]
@@ -235,7 +237,6 @@ def test_the_end_of_a_sweep_analyses_the_run_once_for_its_tables_and_its_report(
 
     import parbench.analysis.stats
     import parbench.report.model
-    from parbench.commands.sweep import _conclude
 
     shutil.copytree(FIXTURE, tmp_path / "small")
     calls = []
@@ -248,7 +249,7 @@ def test_the_end_of_a_sweep_analyses_the_run_once_for_its_tables_and_its_report(
     monkeypatch.setattr(parbench.analysis.stats, "summarize", counted)
     monkeypatch.setattr(parbench.report.model, "summarize", counted)
     console = Console(record=True, width=200, file=io.StringIO())
-    assert _conclude(RunStore(tmp_path / "small"), console) == 1  # the fixture has WRONG cells
+    assert _conclude(RunStore(tmp_path / "small"), console, 0) == 1  # the fixture has WRONG cells
     assert len(calls) == 1
     assert (tmp_path / "small" / "report.html").is_file()
     assert "Best strategy per workload point" in console.export_text()

@@ -22,8 +22,8 @@ import psutil
 import pytest
 
 from conftest import FIXTURE, ROOT, QuickRun, needs_a_sweep, proc_text, skip_unless_no_skip
-from parbench.commands.report import renderer
 from parbench.report.model import build
+from parbench.report.output import renderer
 from parbench.results.reader import open_run
 
 pytestmark = pytest.mark.browser

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-from parbench.errors import UserError
+from parbench.errors import UnknownName
 from parbench.params import did_you_mean
 from parbench.strategies.base import BaseStrategy, Strategy
 from parbench.workloads.base import Workload
@@ -127,9 +127,9 @@ def workloads() -> dict[str, Entry[type[Workload]]]:
 def _get(entries: dict[str, Entry[T]], kind: str, name: str) -> T:
     entry = entries.get(name)
     if entry is None:
-        raise UserError(f"unknown {kind} {name!r}{did_you_mean(name, entries)}; `parbench list` shows them all")
+        raise UnknownName(f"unknown {kind} {name!r}{did_you_mean(name, entries)}; `parbench list` shows them all")
     if entry.obj is None:
-        raise UserError(f"{kind} {name!r} is broken: {entry.error}")
+        raise UnknownName(f"{kind} {name!r} is broken: {entry.error}")
     return entry.obj
 
 

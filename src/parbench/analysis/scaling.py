@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 
 from parbench.analysis import DEFAULT_FACTOR
-from parbench.strategies.base import Family
+from parbench.families import Family
 from parbench.units import fmt_count
 
 SIZE = "size"

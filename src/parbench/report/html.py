@@ -20,7 +20,6 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from parbench import __version__
 from parbench.analysis.compare import CellChange, Comparison
 from parbench.analysis.physics import SUSPECT
 from parbench.analysis.scaling import MIN_FIT_COUNTS, SIZE, largest_point, leader, ok_rows, size_text
@@ -29,6 +28,7 @@ from parbench.report.model import FlaggedCell, Headline, Report, Variant, Worklo
 from parbench.report.style import Style, ordered, series_styles, strategy_style
 from parbench.results.schema import FAILED, Cell
 from parbench.units import fmt_bytes, fmt_duration
+from parbench.version import __version__
 
 TEMPLATES = Path(__file__).parent / "templates"
 QUALITY = ("slow machine", "noisy", "sub-ms")  # measured, but read with care; the rest are failures or gaps

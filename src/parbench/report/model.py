@@ -23,6 +23,7 @@ from parbench.analysis.scaling import SIZE, Leader, annotate, crossovers, fits, 
 from parbench.analysis.stats import summarize
 from parbench.analysis.trust import Trust, assess
 from parbench.analysis.verdicts import Evidence, Verdict, verdicts
+from parbench.results.meta import RunMeta
 from parbench.results.reader import OpenedRun
 from parbench.results.schema import FAILED, SLOW_MACHINE, Cell
 from parbench.units import fmt_bytes, fmt_duration
@@ -110,11 +111,11 @@ class Report:
 
     @property
     def calibration(self) -> Mapping[str, Any]:
-        return self.run.meta.get("calibration") or {}
+        return self.run.meta.calibration
 
     def machine_line(self) -> str:
         """CPU, usable CPUs, Python and GIL, commit: the one line that says what the numbers were measured on."""
-        env = self.run.meta.get("environment") or {}
+        env = self.run.meta.environment
         cpu, python, git = env.get("cpu") or {}, env.get("python") or {}, env.get("git") or {}
         commit = (git.get("commit") or "?")[:10] + ("+dirty" if git.get("dirty") else "")
         return (f"{cpu.get('model', '?')}, {len(cpu.get('affinity') or []) or '?'} usable CPU(s); "
@@ -191,8 +192,8 @@ def failure_notices(summary: pd.DataFrame, frame: pd.DataFrame) -> list[Notice]:
 def run_notices(run: OpenedRun) -> list[Notice]:
     """The run as a whole: planned cells never measured (interrupted), the plan's notes, no calibration."""
     meta = run.meta
-    found = [Notice("note", "plan", str(note)) for note in (meta.get("plan") or {}).get("notes", [])]
-    planned = {Cell.from_dict(c["cell"]).key() for c in (meta.get("plan") or {}).get("cells", [])}
+    found = [Notice("note", "plan", note) for note in meta.plan.notes]
+    planned = {Cell.from_dict(c["cell"]).key() for c in meta.plan.cells}
     missing = planned - set(run.frame["key"])
     if missing:
         found.append(Notice("missing", "run", f"{len(missing)} of {len(planned)} planned cells have no record "
@@ -201,7 +202,7 @@ def run_notices(run: OpenedRun) -> list[Notice]:
         found.append(Notice("torn record", "run", "the last line of records.jsonl was cut mid-write (the sweep was "
                             f"killed while writing it): that record is left out; parbench sweep --resume {run.run_id} "
                             "measures its cell again"))
-    if not meta.get("calibration"):
+    if not meta.calibration:
         found.append(Notice("note", "run", "no calibration in meta.json: overheads are not explained"))
     return found
 
@@ -268,9 +269,9 @@ def _frequency(frequency: Any) -> str:
     return f"{float(current) / 1000:.2f} GHz" if current else "-"
 
 
-def environment(meta: Mapping[str, Any], calibration: Mapping[str, Any]) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+def environment(meta: RunMeta, calibration: Mapping[str, Any]) -> Iterator[tuple[str, list[tuple[str, str]]]]:
     """Groups of (name, value) from meta.json, every value formatted (units, ranges, two decimals)."""
-    env: Mapping[str, Any] = meta.get("environment") or {}
+    env: Mapping[str, Any] = meta.environment
     cpu, memory, python = env.get("cpu") or {}, env.get("memory") or {}, env.get("python") or {}
     shm = memory.get("shm") or {}
     yield "Machine", [("host", str(env.get("hostname", "-"))), ("CPU", str(cpu.get("model", "-"))),
@@ -289,18 +290,25 @@ def environment(meta: Mapping[str, Any], calibration: Mapping[str, Any]) -> Iter
     yield "Calibration", list(calibration_facts(calibration))
 
 
-def _run_facts(meta: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    git = (meta.get("environment") or {}).get("git") or {}
+def _run_facts(meta: RunMeta) -> Iterator[tuple[str, str]]:
+    git = meta.environment.get("git") or {}
     commit = git.get("commit") or "-"
     yield "commit", f"{commit[:12]}{' (uncommitted changes)' if git.get('dirty') else ''}"
-    yield "created", str(meta.get("created", "-")).replace("T", " ")
-    yield "finished", str(meta.get("finished") or "not finished").replace("T", " ")
-    if meta.get("elapsed_s") is not None:
-        yield "elapsed", f"{meta['elapsed_s']:.1f} s"
-    spec = meta.get("spec") or {}
+    yield "created", (meta.created or "-").replace("T", " ")
+    yield "finished", (meta.finished or "not finished").replace("T", " ")
+    if meta.total_elapsed_s is not None:
+        yield "elapsed", f"{meta.total_elapsed_s:.1f} s"
+    spec = meta.spec
     yield "spec", ", ".join(f"{k} {spec[k]}" for k in ("repeat", "warmup", "rounds", "isolation", "seed", "timeout")
                             if k in spec)
-    yield "command", " ".join(["parbench", *map(str, (meta.get("command") or [])[1:])])
+    yield "command", _command(meta.command)
+
+
+def _command(argv: Sequence[str]) -> str:
+    """sys.argv as a user would type it: '.../parbench/__main__.py sweep ...' -> 'parbench sweep ...'."""
+    if argv and argv[0].rsplit("/", 1)[-1] in ("__main__.py", "parbench"):
+        return " ".join(["parbench", *argv[1:]])
+    return " ".join(argv)
 
 
 def calibration_facts(calibration: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -327,7 +335,7 @@ def build(run: OpenedRun, baseline: OpenedRun | None = None, factor: float = DEF
     phases = phase_medians(run.frame).set_index("key")
     fitted, crossed = fits(summary), crossovers(summary)
     touched = bytes_per_point(list(summary["point"]))
-    evidence = Evidence(summary, phases, run.meta.get("calibration") or {}, touched, fitted, crossed)
+    evidence = Evidence(summary, phases, run.meta.calibration, touched, fitted, crossed)
     notices = failure_notices(summary, run.frame) + run_notices(run) + quality_notices(summary)
     comparison = compare_runs(baseline.frame, run.frame, factor, alpha) if baseline is not None else None
     return Report(run, summary, phases, fitted, crossed, touched, _workloads(summary, evidence), tuple(notices),

@@ -23,11 +23,18 @@ from typing import Any, ClassVar, Literal, Protocol, Self
 import numpy as np
 
 from parbench.errors import StrategyError, WorkerDied
+from parbench.families import Family as Family  # noqa: PLC0414  # re-exported for plugins
 from parbench.interrupts import worker_signals
 from parbench.params import Param
 from parbench.workloads.base import Task, Workload, split_range
 
-Family = Literal["sequential", "threads", "processes", "distributed"]
+# How a strategy's input reaches its workers: read where it is (threads, shared memory, inherited by fork),
+# copied or pickled on every run, or pickled only when the start method is spawn or forkserver.
+InputTravel = Literal["in-place", "every-run", "when-pickled"]
+# What setup() starts: nothing (workers start per run, or are threads), one process per worker (a pool, a
+# manager), or a local cluster (scheduler, nodes, ranks).
+SetupStarts = Literal["nothing", "workers", "cluster"]
+
 START_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
 PHASES: tuple[str, ...] = ("setup", "spawn", "scatter", "compute", "gather", "teardown")
 
@@ -112,6 +119,11 @@ class BaseStrategy:
     max_workers: ClassVar[int | None] = None
     # A sweep runs it only when named: a family or a preset asking for "processes" wants working strategies.
     by_name_only: ClassVar[bool] = False
+    # What its costs are made of, for the sweep's estimate (runner.estimate): whether every run starts a process
+    # per worker, how the input reaches the workers, and what setup() starts.
+    processes_per_run: ClassVar[bool] = False
+    input_travel: ClassVar[InputTravel] = "in-place"
+    setup_starts: ClassVar[SetupStarts] = "nothing"
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -138,10 +150,13 @@ class BaseStrategy:
 
 
 class ProcessStrategy(BaseStrategy):
-    """A strategy whose workers are processes: the start method applies."""
+    """A strategy whose workers are processes: the start method applies. The cost facts default to a pool's:
+    workers started once in setup, the input pickled to them on every run."""
 
     family: ClassVar[Family] = "processes"
     uses_start_method: ClassVar[bool] = True
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "workers"
 
 
 def preload(module: str) -> None:

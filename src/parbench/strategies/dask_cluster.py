@@ -20,7 +20,17 @@ from typing import Any, ClassVar
 from parbench.addresses import scheduler_problem
 from parbench.errors import StrategyError
 from parbench.params import Param
-from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, describe_exception, preload, run_task
+from parbench.strategies.base import (
+    BaseStrategy,
+    Context,
+    Family,
+    InputTravel,
+    PhaseClock,
+    SetupStarts,
+    describe_exception,
+    preload,
+    run_task,
+)
 from parbench.strategies.optional import installed
 
 OPTIONS: tuple[Param, ...] = (
@@ -42,6 +52,8 @@ class DaskStrategy(BaseStrategy):
     """Dask distributed: slices scattered to worker processes, the kernel mapped over them."""
 
     name: ClassVar[str] = "dask"
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "cluster"
     family: ClassVar[Family] = "distributed"
     summary: ClassVar[str] = ("dask LocalCluster (1 thread per worker process) or --dask-scheduler: slices "
                               "scattered, kernel mapped")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from parbench.addresses import host_problem
 from parbench.errors import StrategyError, UserError
 from parbench.params import Param
-from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock
+from parbench.strategies.base import BaseStrategy, Context, Family, InputTravel, PhaseClock, SetupStarts
 from parbench.strategies.dispy_nodes import (
     LocalNode,
     NodeAddress,
@@ -145,6 +145,8 @@ class DispyStrategy(BaseStrategy):
     """dispy.JobCluster over dispynode daemons; one job per task, its slice pickled into the job."""
 
     name: ClassVar[str] = "dispy"
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "cluster"
     family: ClassVar[Family] = "distributed"
     summary: ClassVar[str] = ("dispy JobCluster: a job per task (slice pickled) on dispynode daemons, "
                               "embedded on 127.0.0.1 or --dispy-nodes")

@@ -12,7 +12,16 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from parbench.errors import StrategyError, WorkerDied
-from parbench.strategies.base import BaseStrategy, Family, PhaseClock, describe_exception, preload, run_task
+from parbench.strategies.base import (
+    BaseStrategy,
+    Family,
+    InputTravel,
+    PhaseClock,
+    SetupStarts,
+    describe_exception,
+    preload,
+    run_task,
+)
 from parbench.strategies.optional import installed
 from parbench.strategies.pool_deaths import DeathWatch
 
@@ -21,6 +30,8 @@ class JoblibStrategy(BaseStrategy):
     """joblib.Parallel with the loky backend, entered once in setup; a delayed call per task each run."""
 
     name: ClassVar[str] = "joblib"
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "workers"
     family: ClassVar[Family] = "processes"
     summary: ClassVar[str] = ("joblib Parallel(n_jobs=workers, backend='loky'): loky workers reused, "
                               "large slices memory-mapped")

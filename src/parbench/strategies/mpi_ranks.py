@@ -28,7 +28,7 @@ import psutil
 from parbench.errors import StrategyError, UserError, WorkerDied
 from parbench.params import Param
 from parbench.processes import OWNER_ENV, owned_by, scratch_dir
-from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, describe_exit
+from parbench.strategies.base import BaseStrategy, Context, Family, InputTravel, PhaseClock, SetupStarts, describe_exit
 from parbench.strategies.optional import installed
 
 
@@ -83,6 +83,8 @@ class _MpiRanks(BaseStrategy):
     family: ClassVar[Family] = "distributed"
     options: ClassVar[tuple[Param, ...]] = OPTIONS
     pickled: ClassVar[bool]
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "cluster"
 
     @classmethod
     def available(cls, start_method: str | None = None) -> str | None:

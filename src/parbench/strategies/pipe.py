@@ -8,7 +8,15 @@ from typing import ClassVar
 
 import numpy as np
 
-from parbench.strategies.base import Crew, PhaseClock, ProcessStrategy, compute_share, window_of
+from parbench.strategies.base import (
+    Crew,
+    InputTravel,
+    PhaseClock,
+    ProcessStrategy,
+    SetupStarts,
+    compute_share,
+    window_of,
+)
 from parbench.workloads.base import Task, Workload
 
 
@@ -23,6 +31,9 @@ class ProcessPipe(ProcessStrategy):
     """The course's Pipe sum: each child receives its slice with recv_bytes and sends its partial back."""
 
     name: ClassVar[str] = "process-pipe"
+    processes_per_run: ClassVar[bool] = True
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "nothing"
     summary: ClassVar[str] = "a Process per worker per run; slice sent down a Pipe (send_bytes), partial sent back"
 
     def run(self, clock: PhaseClock) -> int:

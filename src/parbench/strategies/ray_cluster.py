@@ -28,7 +28,16 @@ import psutil
 from parbench.errors import StrategyError, UserError, WorkerDied
 from parbench.params import Param
 from parbench.processes import OWNER_ENV, alive, environment, owned_by, scratch_dir
-from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, describe_exception, preload
+from parbench.strategies.base import (
+    BaseStrategy,
+    Context,
+    Family,
+    InputTravel,
+    PhaseClock,
+    SetupStarts,
+    describe_exception,
+    preload,
+)
 from parbench.strategies.optional import installed
 from parbench.workloads.base import Task, Workload
 
@@ -81,6 +90,8 @@ class RayStrategy(BaseStrategy):
     """Ray tasks over the input put once in the object store, on an embedded instance or a running cluster."""
 
     name: ClassVar[str] = "ray"
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "cluster"
     family: ClassVar[Family] = "distributed"
     summary: ClassVar[str] = ("ray.init(num_cpus=workers) or --ray-address: input ray.put once per run, a task "
                               "per slice")

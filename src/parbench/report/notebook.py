@@ -32,11 +32,14 @@ def _tables(report: Report) -> str:
 
 
 def _figure(report: Report) -> str:
-    """Speedup vs workers of the first workload (the report has every figure)."""
-    from parbench.report import html, plots
+    """Speedup vs workers of the first workload under its legend (the report has every figure)."""
+    from parbench.report import plots
+    from parbench.report.style import series_styles
 
     if not report.workloads:
         return ""
     workload = report.workloads[0]
     panels = [plots.Panel(v.title, v.rows) for v in workload.variants]
-    return plots.speedup_vs_workers(panels, report.fits, html.strategy_styles(report.summary))
+    style = series_styles(report.summary)
+    labels = {str(label) for v in workload.variants for label in v.rows["label"]}
+    return plots.legend(style, labels, [("ideal", ":")]) + plots.speedup_vs_workers(panels, report.fits, style)

@@ -166,7 +166,7 @@ def _measure(pending: lifecycle.Pending) -> tuple[int | None, int]:
 
 def _conclude(store: RunStore, console: Console, remeasured: int) -> int:
     """The summary tables, then RUN/report.html, both from one analysis; 1 when a cell failed."""
-    from parbench.tables import render
+    from parbench.report.terminal import render
 
     if remeasured:
         console.print(f"{remeasured} visit(s) ran while the machine was slow or shared and were measured again")

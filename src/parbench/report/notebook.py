@@ -18,10 +18,10 @@ def notebook_html(report: Report) -> str:
 
 
 def _tables(report: Report) -> str:
-    """The terminal's tables (parbench.tables), exported from rich as HTML with inline styles."""
+    """The terminal's tables (parbench.report.terminal), exported from rich as HTML with inline styles."""
     from rich.console import Console
 
-    from parbench.tables import best_table, speedup_table
+    from parbench.report.terminal import best_table, speedup_table
 
     if report.summary.empty or "median_ns" not in report.summary:
         return "<p>no cell produced a measurement</p>"

@@ -146,7 +146,7 @@ def timed_run(strategy: Strategy, results: list[int], times: list[float]) -> Cal
     the strategy (the sleep is part of the time: it stands for slower code)."""
     slowdown = slowdown_for(strategy.name)
 
-    def run(clock: PhaseClock) -> int:
+    def run(clock: PhaseClock) -> Any:
         t0 = time.perf_counter()
         result = strategy.run(clock)
         extra = slowdown.extra(time.perf_counter() - t0)

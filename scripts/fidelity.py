@@ -35,16 +35,16 @@ strategy.setup()
 """
 
 
-def sweep(results: Path, run_id: str, args: list[str]) -> Path:
-    subprocess.run([sys.executable, "-m", "parbench", "sweep", "--results", str(results), "--run-id", run_id,
-                    "--strategies", "sequential", "--workers", "1", "--seed", "0", *args],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return results / run_id
+def sweep(results: Path, run_id: str, **spec: Any) -> Path:
+    """One sequential sweep through the library layer (parbench.sweep), as `parbench sweep` runs it."""
+    run = parbench.sweep(strategies=["sequential"], workers=[1], seed=0, results=results, run_id=run_id,
+                         progress=False, **spec)
+    return run.path
 
 
 def parbench_values(results: Path, size: int, repeat: int, round_: int) -> list[float]:
-    run = sweep(results, f"fidelity-{size}-{round_}", ["--workloads", "array-sum", "--kernels", "numpy", "--sizes",
-                                                       str(size), "--repeat", str(repeat), "--warmup", "3"])
+    run = sweep(results, f"fidelity-{size}-{round_}", workloads=["array-sum"], kernels=["numpy"], sizes=[size],
+                repeat=repeat, warmup=3)
     return [float(v) for v in parbench.load(run)["wall_ns"]]
 
 
@@ -72,8 +72,7 @@ def compare(results: Path, size: int, repeat: int, rounds: int) -> tuple[list[fl
 
 
 def _noop(results: Path, run_id: str, repeat: int) -> dict[str, Any]:
-    run = sweep(results, run_id, ["--workloads", "delayed-square", "--sizes", "1", "--delay", "0",
-                                  "--repeat", str(repeat), "--warmup", "0"])
+    run = sweep(results, run_id, workloads=["delayed-square"], sizes=[1], delay=[0], repeat=repeat, warmup=0)
     record: dict[str, Any] = json.loads((run / "records.jsonl").read_text().splitlines()[0])
     return record
 

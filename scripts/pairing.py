@@ -8,25 +8,23 @@ Runs one sweep (sequential and shared-memory, array-sum python 1e6 and 1e7, 2 wo
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import parbench
 from parbench.analysis.stats import median_ci
 
-SWEEP = ["--workloads", "array-sum", "--kernels", "python", "--sizes", "1e6,1e7", "--strategies",
-         "sequential,shared-memory", "--workers", "2", "--repeat", "10", "--warmup", "1", "--rounds", "2",
-         "--seed", "1"]
+SWEEP: dict[str, Any] = {"workloads": ["array-sum"], "kernels": ["python"], "sizes": ["1e6", "1e7"],
+                         "strategies": ["sequential", "shared-memory"], "workers": [2], "repeat": 10, "warmup": 1,
+                         "rounds": 2, "seed": 1}
 
 
 def sweep(results: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "parbench", "sweep", *SWEEP, "--results", str(results), "--run-id", "pair"],
-                   check=True, stdout=subprocess.DEVNULL)
-    return results / "pair"
+    return parbench.sweep(**SWEEP, results=results, run_id="pair", progress=False).path
 
 
 def unpaired_ci(seq: np.ndarray, cell: np.ndarray) -> tuple[float, float, float]:

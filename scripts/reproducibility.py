@@ -39,10 +39,8 @@ TOLERANCE = 0.10
 
 def quick_sweep(results: Path, run_id: str) -> tuple[Path, float]:
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "parbench", "sweep", "--preset", "quick", "--seed", "1", "--results",
-                    str(results), "--run-id", run_id], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    return results / run_id, time.monotonic() - t0
+    run = parbench.sweep(preset="quick", seed=1, results=results, run_id=run_id, progress=False)
+    return run.path, time.monotonic() - t0
 
 
 @contextlib.contextmanager

@@ -89,13 +89,16 @@ def run_cli(args: Sequence[str], *, env: dict[str, str] | None = None, timeout: 
 
 @pytest.fixture(scope="session")
 def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Install the throwaway plugin package in tests/plugin_pkg with pip into a private directory, and
-    return the environment under which `python -m parbench` (and its worker processes) see it."""
+    """Install the example plugin (examples/plugin: the workload and strategy docs/plugins.md documents) and the
+    test suite's broken and fault-injecting plugins (tests/plugin_pkg) with pip, in one call, into a private
+    directory; return the environment under which `python -m parbench` (and its worker processes) see them."""
     site = tmp_path_factory.mktemp("plugin-site")
-    # Build from a copy: an in-place build would write build/ and *.egg-info into the repository.
-    source = shutil.copytree(ROOT / "tests" / "plugin_pkg", tmp_path_factory.mktemp("plugin-build") / "pkg")
+    build = tmp_path_factory.mktemp("plugin-build")
+    # Build from copies: an in-place build would write build/ and *.egg-info into the repository.
+    sources = [shutil.copytree(ROOT / folder, build / name)
+               for folder, name in (("examples/plugin", "example"), ("tests/plugin_pkg", "pkg"))]
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--disable-pip-version-check", "--target", str(site), str(source)],
+                    "--disable-pip-version-check", "--target", str(site), *map(str, sources)],
                    check=True, capture_output=True, timeout=120)
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from parbench.analysis.stats import steady_visits, summarize
+from parbench.results.meta import RunMeta
 from parbench.results.schema import SLOW_MACHINE, Cell, Record, Sample
 from parbench.results.store import RunStore
 from parbench.results.tidy import frame
@@ -140,7 +141,7 @@ def test_the_driver_measures_a_slow_visit_again_after_the_others(monkeypatch: py
     monkeypatch.setattr(sweep, "measure_isolated",
                         lambda planned, *_: replace(_record([5], canary=next(canaries)), cpus=every_cpu))
     store = RunStore.check_new(tmp_path, "r")
-    store.create({"schema_version": 1})
+    store.create(RunMeta(schema_version=1))
     visits = [PlannedCell(CELL, "sequential", visit=0), PlannedCell(CELL, "sequential", visit=1)]
     observer = _Observer()
     run_sweep(visits, store, Limits(1, 0, 60), observer, reference_canary=1000)

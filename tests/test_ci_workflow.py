@@ -190,3 +190,17 @@ def test_the_scripts_ci_calls_never_end_green_on_their_own() -> None:
     scripts = {ROOT / cmd.split()[0] for cmd in commands if cmd.startswith("./scripts/")}
     assert {s.name for s in scripts} == {"test", "sweep", "bench-gate", "package-check"}
     assert [s.name for s in scripts if re.search(r"\bexit 0\b", s.read_text())] == []
+
+
+def test_the_report_screenshots_are_kept_and_uploaded() -> None:
+    """The tests job names a screenshots folder for the report's browser test (PARBENCH_SCREENSHOTS) and uploads
+    that folder (screenshots and the reports they show) even when a test failed; .ci/run keeps it in results/."""
+    job = workflow()["jobs"]["tests"]
+    folder = job["env"]["PARBENCH_SCREENSHOTS"]
+    assert folder == "${{ github.workspace }}/results/screenshots"
+    uploads = [step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/upload-artifact@")]
+    assert [(step["with"]["path"], step["if"], step["with"]["if-no-files-found"]) for step in uploads] == [
+        ("results/screenshots/", "always()", "error")]
+    assert "matrix.python-version" in uploads[0]["with"]["name"]  # one artifact per Python: names must differ
+    lines = shell_lines((ROOT / ".ci" / "run").read_text())
+    assert lines.index('export PARBENCH_SCREENSHOTS="$PWD/results/screenshots"') < lines.index("./scripts/test")

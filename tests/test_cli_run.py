@@ -44,6 +44,23 @@ def test_list_table_names_families() -> None:
     assert "processes" in result.out and "threads" in result.out
 
 
+def test_list_at_80_columns_shows_every_summary_and_wide_keeps_the_table() -> None:
+    """COLUMNS=80: every strategy's and workload's summary (a strategy unavailable here: its reason), whole
+    (wrapped under its name), no line past 80 columns; --wide prints the one-row-per-strategy table with its
+    summary / reason column."""
+    info = json.loads(run_cli(["list", "--json"]).out)
+    narrow = run_cli(["list"], env={"COLUMNS": "80"})
+    assert narrow.rc == 0, narrow.err
+    assert max(len(line) for line in narrow.out.splitlines()) <= 80
+    words = " ".join(narrow.out.split())
+    entries = info["strategies"] + info["workloads"]
+    said = [e.get("reason") or e["summary"] if e.get("available", True) is False else e["summary"] for e in entries]
+    assert [e["name"] for e, text in zip(entries, said, strict=True) if " ".join(text.split()) not in words] == []
+    assert len(entries) >= 20
+    wide = run_cli(["list", "--wide"], env={"COLUMNS": "200"})
+    assert wide.rc == 0 and "summary / reason" in wide.out and "┃ name" in wide.out
+
+
 @pytest.mark.parametrize("strategy", ["shared-array", "shared-memory", "pool-map", "process-pipe"])
 def test_course_sum_of_a_million(strategy: str) -> None:
     """The course's check: the sum of arange(10**6) is 499999500000, in every repeat."""

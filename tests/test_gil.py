@@ -117,5 +117,5 @@ def test_numpy_kernel_cannot_run_in_subinterpreters(py313_envs: Path) -> None:
                       "--kernel", "numpy", "--json"])
     assert result.rc == 2 and result.err.count("\n") == 1
     assert result.err == ("parbench: error: subinterpreters cannot run here: numpy cannot load in a subinterpreter "
-                          "with its own GIL (its extension module does not support several interpreters): only the "
-                          "python kernel runs under subinterpreters\n")
+                          "with its own GIL (its extension module does not support several interpreters): only kernels "
+                          "in plain Python (array-sum's python kernel, delayed-square) run under subinterpreters\n")

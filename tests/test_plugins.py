@@ -18,8 +18,9 @@ def test_plugin_parts_are_listed(plugin_env: dict[str, str]) -> None:
     info = json.loads(result.out)
     workloads = {w["name"]: w for w in info["workloads"]}
     strategies = {s["name"]: s for s in info["strategies"]}
-    assert workloads["triangle"]["origin"] == "plugin pbplugin"
-    assert strategies["reversed"]["available"] is True
+    assert workloads["primes"]["origin"] == "plugin parbench-example-plugin"
+    assert strategies["imap-unordered"]["available"] is True
+    assert strategies["imap-unordered"]["family"] == "processes"
     assert strategies["broken"]["available"] is False
     assert "pbplugin.missing" in strategies["broken"]["reason"]
 
@@ -47,22 +48,34 @@ def test_broken_plugin_does_not_break_the_table(plugin_env: dict[str, str]) -> N
     assert "broken" in result.out and "ModuleNotFoundError" in result.out
 
 
-def test_plugin_workload_runs_with_plugin_strategy(plugin_env: dict[str, str]) -> None:
-    """`run` measures the plugin workload with the plugin strategy and checks its exact answer."""
-    result = run_cli(["run", "--workload", "triangle", "--strategy", "reversed", "--workers", "1",
-                      "--size", "1000", "--json"], env=plugin_env)
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_example_plugin_workload_runs_with_its_strategy(plugin_env: dict[str, str], method: str) -> None:
+    """`run` measures the example plugin's workload with its strategy (its option set by flag, spawned workers
+    included) and checks the exact answer: 1229 primes below 10 000."""
+    result = run_cli(["run", "--workload", "primes", "--size", "10000", "--strategy", "imap-unordered",
+                      "--workers", "2", "--chunksize", "2", "--start-method", method, "--repeat", "1", "--json"],
+                     env=plugin_env)
     assert result.rc == 0, result.err
     record = json.loads(result.out)
-    assert {s["result"] for s in record["samples"]} == {499_500}
+    assert record["status"] == "OK" and {s["result"] for s in record["samples"]} == {1229}
+    assert record["extra"] == {"chunksize": 2}
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_plugin_workload_runs_with_builtin_process_strategy(plugin_env: dict[str, str], method: str) -> None:
     """Worker processes (also spawned ones, which re-import everything) find the plugin workload."""
-    result = run_cli(["run", "--workload", "triangle", "--strategy", "process-pipe", "--workers", "2",
+    result = run_cli(["run", "--workload", "primes", "--strategy", "process-pipe", "--workers", "2",
                       "--size", "1000", "--start-method", method, "--repeat", "1", "--json"], env=plugin_env)
     assert result.rc == 0, result.err
-    assert json.loads(result.out)["samples"][0]["result"] == 499_500
+    assert json.loads(result.out)["samples"][0]["result"] == 168
+
+
+def test_builtin_workload_runs_with_the_example_strategy(plugin_env: dict[str, str]) -> None:
+    """The example strategy runs a built-in workload too (array-sum's slices pickled through the pool)."""
+    result = run_cli(["run", "--workload", "array-sum", "--size", "1e5", "--strategy", "imap-unordered",
+                      "--workers", "2", "--repeat", "1", "--json"], env=plugin_env)
+    assert result.rc == 0, result.err
+    assert json.loads(result.out)["samples"][0]["result"] == 4_999_950_000
 
 
 def test_asking_for_the_broken_plugin_is_a_clear_error(plugin_env: dict[str, str]) -> None:

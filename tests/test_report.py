@@ -3,6 +3,7 @@ environment, warnings, no URL, escaped text), the Markdown summary as valid tabl
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -16,9 +17,10 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from conftest import FIXTURE, QuickRun, needs_a_sweep, run_cli
-from parbench.commands.report import renderer
-from parbench.commands.sweep import _write_report
+from parbench.commands.sweep import _conclude
 from parbench.report.model import build
+from parbench.report.output import renderer
+from parbench.results.meta import RunMeta
 from parbench.results.reader import open_run
 from parbench.results.store import RunStore
 
@@ -110,7 +112,7 @@ def test_a_quick_run_report_names_a_winner_per_workload_and_shows_every_figure(q
         assert re.search(r"Winner: \S", text), workload
         assert all(f"{title}." in text for title in FIGURES[:5]), workload
     assert "Throughput vs memory bandwidth." in found.text["w-array-sum"]
-    assert found.tags.count("svg") == 5 + 6
+    assert found.tags.count("svg") == 5 + 6 + 2  # the figures, and one legend per workload
     environment = found.text["environment"]
     assert all(word in environment for word in ("CPU", "memory bandwidth", "process start", "commit", "GIL"))
 
@@ -167,8 +169,11 @@ def test_markdown_is_valid_tables_and_verdicts(broken_run: Path) -> None:
         assert len({len(row) for row in rows}) == 1, rows
     assert tables[0][0] == ["workload", "winner at the largest size", "in words"] and len(tables[0]) == 3
     kinds = [row[0] for row in tables[-1][1:]]
-    assert {"WRONG", "CRASHED", "TIMEOUT", "missing"} <= set(kinds)
-    assert sum(1 for t in tokens if t.type == "bullet_list_open") == 2
+    assert tables[-1][0] == ["warnings", "cell", "why"]
+    assert {"WRONG", "CRASHED", "TIMEOUT"} <= set(kinds)
+    assert len({row[1] for row in tables[-1][1:]}) == len(tables[-1]) - 1  # one row per cell
+    # the run's own notices (cells the plan promised but the run lacks) are bullets above the cells' table
+    assert sum(1 for t in tokens if t.type == "bullet_list_open") == 2 + 1
 
 
 def test_a_baseline_adds_a_comparison_section() -> None:
@@ -198,10 +203,10 @@ def test_a_report_that_fails_at_the_end_of_a_sweep_is_one_line_and_loses_nothing
     """The sweep's report step on a run it cannot report (no record) prints one line naming the retry command
     and raises nothing: the run folder is untouched."""
     store = RunStore(tmp_path / "r")
-    store.create({"run_id": "r"})
+    store.create(RunMeta(run_id="r"))
     from rich.console import Console
 
-    _write_report(store, Console(file=None))
+    assert _conclude(store, Console(file=io.StringIO()), 0) == 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "report not written" in err and f"parbench report {store.path}" in err
     assert sorted(p.name for p in store.path.iterdir()) == ["meta.json", "records.jsonl"]
@@ -216,8 +221,9 @@ def test_a_run_where_every_cell_failed_still_reports(tmp_path: Path) -> None:
         record.update(status="CRASHED", samples=[], error="worker 0 was killed by SIGKILL")
     (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     html = render(run)
-    assert "No trusted cell at size" in sections(html).text["winners"]
+    assert "no trusted cell" in sections(html).text["winners"]
     assert sections(html).text["warnings"].count("CRASHED") == len(records)
+    assert f"Warnings: {len(records)} of {len(records)} cells" in sections(html).text["warnings"]
     assert "| array-sum fill=arange kernel=python | none |" in render(run, fmt="md")
 
 
@@ -231,7 +237,6 @@ def test_the_end_of_a_sweep_analyses_the_run_once_for_its_tables_and_its_report(
 
     import parbench.analysis.stats
     import parbench.report.model
-    from parbench.commands.sweep import _conclude
 
     shutil.copytree(FIXTURE, tmp_path / "small")
     calls = []
@@ -244,7 +249,7 @@ def test_the_end_of_a_sweep_analyses_the_run_once_for_its_tables_and_its_report(
     monkeypatch.setattr(parbench.analysis.stats, "summarize", counted)
     monkeypatch.setattr(parbench.report.model, "summarize", counted)
     console = Console(record=True, width=200, file=io.StringIO())
-    assert _conclude(RunStore(tmp_path / "small"), console) == 1  # the fixture has WRONG cells
+    assert _conclude(RunStore(tmp_path / "small"), console, 0) == 1  # the fixture has WRONG cells
     assert len(calls) == 1
     assert (tmp_path / "small" / "report.html").is_file()
     assert "Best strategy per workload point" in console.export_text()

@@ -124,7 +124,7 @@ def test_the_sweep_tables_show_a_dash_where_sequential_failed() -> None:
 
     from rich.console import Console
 
-    from parbench.tables import render
+    from parbench.report.terminal import render
 
     timeout = replace(_record("sequential", 1, []), status="TIMEOUT", error="killed after 60 s")
     summary = parbench.summarize(frame("r", [timeout, _record("pool-map", 2, [50, 50, 50])]))

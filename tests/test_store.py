@@ -14,6 +14,7 @@ import pytest
 import parbench
 from conftest import FIXTURE
 from parbench.errors import UserError
+from parbench.results.meta import RunMeta
 from parbench.results.schema import SCHEMA_VERSION, Cell, Record, Sample
 from parbench.results.store import RECORDS, RunStore, check_results_dir, read_lines
 
@@ -71,20 +72,20 @@ def test_resuming_a_missing_run_is_refused(tmp_path: Path) -> None:
 def test_appended_records_are_whole_lines_that_read_back(tmp_path: Path) -> None:
     """Each append adds one newline-terminated JSON line; records() returns equal records."""
     store = RunStore(tmp_path / "run")
-    store.create({"run_id": "run"})
+    store.create(RunMeta(run_id="run"))
     first, second = _record(10), _record(20)
     store.append(first)
     store.append(second)
     text = (store.path / RECORDS).read_text()
     assert text.count("\n") == 2 and text.endswith("\n")
     assert store.records() == [first, second]
-    assert store.meta()["schema_version"] == SCHEMA_VERSION
+    assert store.meta().schema_version == SCHEMA_VERSION
 
 
 def test_a_torn_last_line_is_ignored_then_cut_before_appending(tmp_path: Path) -> None:
     """A half-written last line (driver killed mid-write) is skipped by readers and cut by drop_torn_tail."""
     store = RunStore(tmp_path / "run")
-    store.create({"run_id": "run"})
+    store.create(RunMeta(run_id="run"))
     store.append(_record(10))
     with (store.path / RECORDS).open("a") as f:
         f.write('{"cell": {"workload": "arr')

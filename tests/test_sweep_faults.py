@@ -199,7 +199,7 @@ def test_a_probe_that_dies_with_a_traceback_is_crashed_with_its_stderr_tail() ->
         record = measure_isolated(PlannedCell(bad, "sequential"), Limits(1, 0, 60), launcher, scratch)
     assert record.status == "CRASHED"
     assert "exited with code 1" in str(record.error)
-    assert "UserError" in str(record.error) and "lots" in str(record.error)
+    assert "BadValue" in str(record.error) and "lots" in str(record.error)
 
 
 def _wchan(proc: psutil.Process) -> str:

@@ -9,7 +9,28 @@ from __future__ import annotations
 
 
 class UserError(Exception):
-    """Bad input from the user: shown as one line, exit code 2."""
+    """Bad input from the user: shown as one line, exit code 2. The Python API raises the same errors (the
+    subclasses below say which kind), with the message the CLI prints."""
+
+
+class UnknownName(UserError):
+    """No workload or strategy of that name (built in or a plugin)."""
+
+
+class BadValue(UserError):
+    """A workload parameter, strategy option or count that is not valid."""
+
+
+class BadSpec(UserError):
+    """A sweep spec (preset, TOML file, flags or API arguments) that cannot be planned."""
+
+
+class RunFolderError(UserError):
+    """A run or results folder that cannot be read, written, resumed or reported."""
+
+
+class CannotRunHere(UserError):
+    """The strategy cannot run on this machine (missing package, start method, ...): the reason is the message."""
 
 
 class StrategyError(RuntimeError):

@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from parbench.errors import UserError
+from parbench.errors import BadValue
 
 
 def parse_int(text: object, what: str) -> int:
     """Parse `10_000_000`, `1e6` or `2**20` into an int; anything else is a UserError."""
     if isinstance(text, bool):
-        raise UserError(f"{what}: expected an integer, got {text!r}")
+        raise BadValue(f"{what}: expected an integer, got {text!r}")
     if isinstance(text, int):
         return int(text)
     raw = str(text).strip().replace("_", "")
@@ -22,7 +22,7 @@ def parse_int(text: object, what: str) -> int:
         base, _, exp = raw.partition("**")
         power = parse_int(exp, what)
         if not 0 <= power <= 64:
-            raise UserError(f"{what}: exponent must be between 0 and 64, got {text!r}")
+            raise BadValue(f"{what}: exponent must be between 0 and 64, got {text!r}")
         return int(parse_int(base, what) ** power)
     try:
         return int(raw)
@@ -31,9 +31,9 @@ def parse_int(text: object, what: str) -> int:
     try:
         value = float(raw)
     except ValueError:
-        raise UserError(f"{what}: expected an integer like 1000, 10_000 or 1e6, got {text!r}") from None
+        raise BadValue(f"{what}: expected an integer like 1000, 10_000 or 1e6, got {text!r}") from None
     if not math.isfinite(value) or not value.is_integer():
-        raise UserError(f"{what}: expected a whole number, got {text!r}")
+        raise BadValue(f"{what}: expected a whole number, got {text!r}")
     return int(value)
 
 
@@ -42,9 +42,9 @@ def parse_float(text: object, what: str) -> float:
     try:
         value = float(str(text).strip().replace("_", ""))
     except ValueError:
-        raise UserError(f"{what}: expected a number, got {text!r}") from None
+        raise BadValue(f"{what}: expected a number, got {text!r}") from None
     if not math.isfinite(value):
-        raise UserError(f"{what}: expected a finite number, got {text!r}")
+        raise BadValue(f"{what}: expected a finite number, got {text!r}")
     return value
 
 
@@ -81,15 +81,15 @@ class Param:
 
     def _check(self, value: Any, what: str) -> None:
         if self.choices and value not in self.choices:
-            raise UserError(f"{what}: {value!r} is not one of {', '.join(self.choices)}"
+            raise BadValue(f"{what}: {value!r} is not one of {', '.join(self.choices)}"
                             + did_you_mean(str(value), self.choices))
         if self.minimum is not None and value < self.minimum:
-            raise UserError(f"{what}: must be >= {self.minimum:g}, got {value!r}")
+            raise BadValue(f"{what}: must be >= {self.minimum:g}, got {value!r}")
         if self.maximum is not None and value > self.maximum:
-            raise UserError(f"{what}: must be <= {self.maximum:g}, got {value!r}")
+            raise BadValue(f"{what}: must be <= {self.maximum:g}, got {value!r}")
         problem = self.check(value) if self.check is not None else None
         if problem:
-            raise UserError(f"{what}: {problem}")
+            raise BadValue(f"{what}: {problem}")
 
     def describe(self) -> str:
         extra = f" one of {'|'.join(self.choices)}" if self.choices else ""
@@ -102,6 +102,6 @@ def resolve(params: tuple[Param, ...], raw: Mapping[str, object], owner: str) ->
     for name in raw:
         if name not in known:
             accepted = ", ".join(known) or "no parameters"
-            raise UserError(f"{owner} takes no parameter {name!r} (it accepts: {accepted})"
+            raise BadValue(f"{owner} takes no parameter {name!r} (it accepts: {accepted})"
                             + did_you_mean(name, known))
     return {p.name: p.parse(raw[p.name], owner) if p.name in raw else p.default for p in params}

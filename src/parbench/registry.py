@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-from parbench.errors import UserError
+from parbench.errors import BadValue, UnknownName
 from parbench.params import did_you_mean
 from parbench.strategies.base import BaseStrategy, Strategy
 from parbench.workloads.base import Workload
@@ -128,9 +128,9 @@ def workloads() -> dict[str, Entry[type[Workload]]]:
 def _get(entries: dict[str, Entry[T]], kind: str, name: str) -> T:
     entry = entries.get(name)
     if entry is None:
-        raise UserError(f"unknown {kind} {name!r}{did_you_mean(name, entries)}; `parbench list` shows them all")
+        raise UnknownName(f"unknown {kind} {name!r}{did_you_mean(name, entries)}; `parbench list` shows them all")
     if entry.obj is None:
-        raise UserError(f"{kind} {name!r} is broken: {entry.error}")
+        raise UnknownName(f"{kind} {name!r} is broken: {entry.error}")
     return entry.obj
 
 
@@ -149,16 +149,50 @@ def get_strategy(name: str) -> type[Strategy]:
 
 
 def plugin_origin(strategy: str, workload: str) -> str | None:
-    """'plugin strategy NAME (plugin DIST)' when a cell's strategy or workload comes from a plugin, else None:
+    """'plugin strategy NAME (plugin DIST)' when a cell's strategy or workload comes from a plugin (or is a user's
+    function), else None:
     what to blame when one of them fails in a way parbench's own never should."""
     if strategy not in BUILTIN_STRATEGIES:
         return f"plugin strategy {strategy!r} ({strategies()[strategy].origin})"
+    if workload in _REGISTERED:
+        return f"function workload {workload!r}"
     if workload not in BUILTIN_WORKLOADS:
         return f"plugin workload {workload!r} ({workloads()[workload].origin})"
     return None
 
 
+# Workloads made at run time (parbench.function_workload), by name: resolvable in this process by name, and in
+# probes and workers by the reference their cells' parameters carry (make_workload).
+_REGISTERED: dict[str, type[Workload]] = {}
+
+
+def register_workload(obj: object) -> str:
+    """Make a workload object (parbench.function_workload(...)) resolvable by its name; returns the name. A name
+    registered again (a notebook cell run again) takes the new definition."""
+    from parbench.workloads.function import FunctionWorkload
+
+    if not isinstance(obj, FunctionWorkload):
+        raise BadValue(f"a workload object must come from parbench.function_workload(...), got {obj!r}; "
+                        "a workload class is declared as a plugin (README: Plugins)")
+    if obj.name in BUILTIN_WORKLOADS or obj.name in workloads():
+        raise BadValue(f"function workload name {obj.name!r} is taken by a workload already: pass name=...")
+    _REGISTERED[obj.name] = type(obj)
+    return obj.name
+
+
+def make_workload(name: str, params: Mapping[str, Any]) -> Workload:
+    """The workload instance a cell means. A function workload's cells carry the hash of its definition, so a
+    probe or a later `parbench report` that never saw it registered still builds it (and registers it)."""
+    from parbench.workloads.function import FUNCTION_PARAM, function_class
+
+    if name not in BUILTIN_WORKLOADS and name not in _REGISTERED and FUNCTION_PARAM in params:
+        _REGISTERED[name] = function_class(name, str(params[FUNCTION_PARAM]))
+    return get_workload(name).from_params(params)
+
+
 def get_workload(name: str) -> type[Workload]:
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     if name in BUILTIN_WORKLOADS:
         entry: Entry[type[Workload]] = _builtin(name, BUILTIN_WORKLOADS[name], _check_workload)
         return _get({name: entry}, "workload", name)

@@ -31,3 +31,8 @@ def fmt_count(n: int) -> str:
     if n >= 10_000 and s.rstrip("0") == "1":
         return f"1e{len(s) - 1}"
     return f"{n:,}".replace(",", "_")
+
+
+def fmt_minutes(seconds: float) -> str:
+    """'7 min 05 s', or '42 s' under a minute: how long a sweep takes or will take."""
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s" if seconds >= 60 else f"{seconds:.0f} s"

@@ -20,11 +20,14 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 
 from parbench.analysis import DEFAULT_FACTOR
-from parbench.strategies.base import Family
+from parbench.families import Family
 from parbench.units import fmt_count
 
 SIZE = "size"
 FIT_GRID = 201
+# An Amdahl fit is shown only over this many worker counts: through two points (1 and p) a one-parameter curve
+# passes exactly whatever the law, so its f says nothing (it printed "f = 1.000" for most strategies).
+MIN_FIT_COUNTS = 3
 # The order tables and figures list strategy families in: sequential, the reference, first.
 FAMILY_ORDER: dict[str, int] = {family: i for i, family in enumerate(get_args(Family))}
 
@@ -212,9 +215,10 @@ def fits(annotated: pd.DataFrame) -> pd.DataFrame:
                      "amdahl_f": absolute.serial_fraction if absolute else np.nan,
                      "amdahl_rmse": absolute.rmse if absolute else np.nan,
                      "amdahl_f_self": relative.serial_fraction if relative else np.nan,
-                     "worker_counts": int(group["workers"].nunique())})
+                     "worker_counts": int(group["workers"].nunique()),
+                     "meaningful": int(group["workers"].nunique()) >= MIN_FIT_COUNTS})
     return pd.DataFrame(rows, columns=["point", "series", "variant", "label", "size", "amdahl_f", "amdahl_rmse",
-                                       "amdahl_f_self", "worker_counts"])
+                                       "amdahl_f_self", "worker_counts", "meaningful"])
 
 
 def crossovers(annotated: pd.DataFrame) -> pd.DataFrame:
@@ -290,6 +294,25 @@ class Leader:
         if self.sequential or self.best is None or not self.clear:
             return self.name()
         return str(self.best["label"] if "label" in self.best else self.best["strategy"])
+
+    def text(self) -> str:
+        """What every table of winners (terminal and report) says at this point: the winner, 'sequential'
+        (with the closest parallel cell), 'none clearly: A ~ B', or 'no trusted cell'."""
+        best, rival = self.best, self.runner_up
+        if best is None:
+            return "sequential" if self.sequential else "no trusted cell"
+        if not pd.notna(best["speedup"]):
+            return f"{cell_label(best)} (no baseline)"
+        if self.sequential:
+            return f"sequential (closest: {cell_label(rival)})" if rival is not None else "sequential"
+        if self.clear or rival is None:
+            return cell_label(best)
+        return f"none clearly: {cell_label(best)} ~ {cell_label(rival)}"
+
+    def shown(self) -> pd.Series | None:
+        """The cell whose figures a table shows beside text(): the closest rival when sequential wins (its
+        speedup says by how much nothing beat it), else the best."""
+        return self.runner_up if self.sequential and self.runner_up is not None else self.best
 
 
 def cell_label(row: pd.Series) -> str:

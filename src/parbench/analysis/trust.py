@@ -66,6 +66,8 @@ def _point_trusted(rows: pd.DataFrame) -> bool:
 
 def assess(summary: pd.DataFrame, frame: pd.DataFrame) -> Trust:
     """The Trust of a summarised run (`summary`, parbench.analysis.stats.summarize) and its tidy `frame`."""
+    if summary.empty:  # nothing measured yet (a run interrupted before its first cell ended)
+        return Trust(0, 0.0, 0, 0, 1.0, 0, 0)
     timed = summary[summary["n"].fillna(0) > 0]
     repeats = int(timed["n"].sum())
     share = float(np.average(timed["contaminated_share"].fillna(0), weights=timed["n"])) if repeats else 0.0

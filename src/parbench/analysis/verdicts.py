@@ -50,6 +50,7 @@ class Verdict:
     title: str
     winner: str
     lines: tuple[str, ...]
+    why: str = ""  # the one line (of `lines`) that explains the winner best: what a headline card quotes
 
 
 def variant_title(variant: str) -> str:
@@ -260,11 +261,12 @@ def amdahl_line(at: pd.DataFrame, fits: pd.DataFrame, name: str) -> str | None:
     fit = fits[(fits["point"] == row["point"]) & (fits["series"] == row["series"])]
     if fit.empty or not pd.notna(fit["amdahl_f"].iloc[0]):
         return None
+    if not bool(fit["meaningful"].iloc[0]):  # through 1 and p any curve fits: no f to speak of
+        return None
     f, counts = float(fit["amdahl_f"].iloc[0]), int(fit["worker_counts"].iloc[0])
     ceiling = ("no serial part: ideal scaling so far" if f < NO_SERIAL_PART
                else f"at most {1 / f:.3g}x with any number of workers")
-    rough = " (two worker counts: a rough fit)" if counts == 2 else ""
-    return f"Amdahl fit for {name}: serial fraction f = {f:.3f}, {ceiling}{rough}."
+    return f"Amdahl fit for {name} over {counts} worker counts: serial fraction f = {f:.3f}, {ceiling}."
 
 
 def _at_size(row: pd.Series) -> str:
@@ -295,11 +297,14 @@ def verdict(rows: pd.DataFrame, evidence: Evidence) -> Verdict:
     bytes_ = evidence.bytes_touched.get(str(at["point"].iloc[0]))
     name, head = winner(rows)
     crossovers = evidence.crossovers[evidence.crossovers["variant"] == variant]
-    lines = [head, crossover_line(crossovers), amdahl_line(at, evidence.fits, name), gil_line(at), waiting_line(at),
-             bandwidth_line(at, bytes_, evidence.calibration), *overhead_lines(at, evidence, bytes_),
+    causes = [gil_line(at), waiting_line(at), bandwidth_line(at, bytes_, evidence.calibration)]
+    overheads = list(overhead_lines(at, evidence, bytes_))
+    lines = [head, crossover_line(crossovers), amdahl_line(at, evidence.fits, name), *causes, *overheads,
              setup_line(at), failure_line(rows), noise_line(rows)]
+    # Why sequential won: the GIL, else what the parallel cells lost to; why a parallel one did: what it exploits.
+    why = [*causes[:2], *overheads[:1]] if name == "sequential" else causes
     return Verdict(str(rows["workload"].iloc[0]), variant, variant_title(variant), name,
-                   tuple(line for line in lines if line))
+                   tuple(line for line in lines if line), next((line for line in why if line), ""))
 
 
 def verdicts(evidence: Evidence) -> list[Verdict]:

@@ -59,6 +59,35 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
                        help="any other strategy option (plugins); repeatable")
 
 
+def add_function_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("a plain function as the workload (parbench.function_workload)")
+    group.add_argument("--function", metavar="MODULE:FN", help="measure FN(x) for every input, summed: "
+                       "pkg.mod:fn (modules in the current folder import too)")
+    group.add_argument("--inputs", metavar="MODULE:NAME", help="--function's inputs: a callable returning them, or "
+                                                               "an iterable")
+    group.add_argument("--items", metavar="N", help="--function's inputs are range(N)")
+    group.add_argument("--rtol", metavar="X", help="--function's results match within this relative tolerance "
+                                                   "(math.isclose / numpy.allclose; default: exactly)")
+    group.add_argument("--items-per-task", dest="items_per_task", metavar="N",
+                       help="--function's inputs per task (default: 1)")
+
+
+def function_from(args: argparse.Namespace) -> str | None:
+    """The name of the function workload the flags describe, registered (None without --function)."""
+    given = [f"--{f.replace('_', '-')}" for f in ("inputs", "items", "rtol", "items_per_task")
+             if getattr(args, f) is not None]
+    if args.function is None:
+        if given:
+            raise UserError(f"{given[0]} goes with --function MODULE:FN")
+        return None
+    from parbench import registry
+    from parbench.workloads.function import function_from_references
+
+    workload = function_from_references(args.function, args.inputs, args.items, rtol=args.rtol,
+                                        chunksize=args.items_per_task)
+    return registry.register_workload(workload)
+
+
 def _collect(args: argparse.Namespace, flags: tuple[tuple[str, str], ...], extra: list[tuple[str, str]],
              what: str) -> dict[str, Any]:
     found: dict[str, Any] = {name: getattr(args, name) for name, _ in flags if getattr(args, name) is not None}

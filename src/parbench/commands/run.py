@@ -12,7 +12,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from parbench import registry
-from parbench.commands.common import add_option_flags, add_param_flags, options_from, params_from
+from parbench.commands.common import (
+    add_function_flags,
+    add_option_flags,
+    add_param_flags,
+    function_from,
+    options_from,
+    params_from,
+)
 from parbench.cpus import usable_cpus
 from parbench.errors import StrategyError, UserError
 from parbench.params import parse_int
@@ -47,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                       "(default: ~/.cache/parbench/envs)")
     add_param_flags(parser)
     add_option_flags(parser)
+    add_function_flags(parser)
 
 
 def _counts(args: argparse.Namespace) -> tuple[int, int, int]:
@@ -65,7 +73,8 @@ def _counts(args: argparse.Namespace) -> tuple[int, int, int]:
 
 def build_cell(args: argparse.Namespace) -> tuple[Cell, int, int]:
     repeat, warmup, workers = _counts(args)
-    cell = make_cell(args.workload, params_from(args), args.strategy, workers, args.start_method,
+    workload = function_from(args) or args.workload
+    cell = make_cell(workload, params_from(args), args.strategy, workers, args.start_method,
                      options_from(args))
     if getattr(args, "python", None) is not None:
         found = resolve(args.python, "--python")
@@ -83,7 +92,7 @@ def _row(sample: Sample, workers: int) -> str:
     check = "[green]OK[/]" if sample.ok else "[bold red]WRONG[/]"
     label = "warmup" if sample.warmup else f"#{sample.index + 1}"
     return (f"{label:>6}  {fmt_duration(sample.wall_ns):>9}  {fmt_duration(sample.cpu_ns):>9}  {util:>5.0%}  "
-            f"{phases}  {sample.result:>22}  {check}")
+            f"{phases}  {sample.result!s:>22}  {check}")
 
 
 def _header() -> str:

@@ -1,13 +1,17 @@
 """The HTML report: one self-contained file (inline CSS and SVG, no script, no URL), from a jinja2 template
 with autoescaping on. This module turns the report model into plain strings and tables; the template lays
-them out; figures come from parbench.report.plots.
+them out; figures come from parbench.report.plots, colours and order from parbench.report.style.
+
+A workload's section is a list of blocks (BLOCKS): each a collapsible part with its own template in
+templates/blocks/ and a function giving what it shows (None: the block is left out). A new analysis of a
+workload adds one entry there and one template, nothing else.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,17 +20,19 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from parbench import __version__
 from parbench.analysis.compare import CellChange, Comparison
-from parbench.analysis.scaling import SIZE, best_map, family_rank, largest_point, ok_rows, size_text
+from parbench.analysis.physics import SUSPECT
+from parbench.analysis.scaling import MIN_FIT_COUNTS, SIZE, largest_point, leader, ok_rows, size_text
 from parbench.report import plots
-from parbench.report.model import Report, Variant, Workload
-from parbench.results.schema import FAILED, SLOW_MACHINE
+from parbench.report.model import FlaggedCell, Headline, Report, Variant, Workload
+from parbench.report.style import Style, ordered, series_styles, strategy_style
+from parbench.results.schema import FAILED, Cell
 from parbench.units import fmt_bytes, fmt_duration
+from parbench.version import __version__
 
 TEMPLATES = Path(__file__).parent / "templates"
 QUALITY = ("slow machine", "noisy", "sub-ms")  # measured, but read with care; the rest are failures or gaps
-ATTENTION = (*FAILED, "missing")
+ATTENTION = (*FAILED, SUSPECT, "missing")
 
 
 @dataclass(frozen=True)
@@ -64,18 +70,12 @@ def speed_class(value: Any) -> str:
     return "good" if value >= 1.1 else "bad" if value < 0.9 else "even"
 
 
-def _styles(summary: pd.DataFrame) -> dict[str, plots.Style]:
-    order = summary.assign(_f=family_rank(summary["family"]))
-    return plots.styles(order.sort_values(["_f", "strategy", "label"])["label"])
-
-
 _LARGEST = "at each panel's largest size"
 CAPTIONS = {
     "time": ("Time vs size", "Median wall time (log-log) at the most workers measured, sequential as the reference; "
              "the band is the bootstrap 95% CI of the median."),
-    "speedup": ("Speedup vs workers", f"Top: speedup against sequential; bottom: against the same strategy at one "
-                f"worker ({_LARGEST}). Dotted: ideal S = p; dashed: each strategy's Amdahl fit, the best one's serial "
-                "fraction printed."),
+    "speedup": ("Speedup vs workers", f"Left: speedup against sequential; right: against the same strategy at one "
+                f"worker ({_LARGEST}). Dotted: ideal S = p."),
     "efficiency": ("Efficiency vs workers", f"Speedup / workers {_LARGEST}: 100% is perfect scaling, 1/p no gain."),
     "phases": ("Where the time goes", f"Phases of one call from cold (setup + one run + teardown) {_LARGEST} and "
                "most workers, as shares of its total (printed at the end of each bar)."),
@@ -87,7 +87,39 @@ CAPTIONS = {
 }
 
 
-def figures(workload: Workload, report: Report, style: Mapping[str, plots.Style]) -> list[FigureView]:
+def _fit_note(report: Report, workload: Workload) -> str:
+    """What the speedup caption says of Amdahl fits: drawn, or why not."""
+    fits = report.fits[report.fits["variant"].isin([v.key for v in workload.variants])]
+    if not fits.empty and fits["meaningful"].any():
+        return " Dashed: the best strategy's Amdahl fit, its serial fraction printed."
+    counts = sorted(int(p) for p in workload.variants[0].rows["workers"].unique())
+    return (f" No Amdahl fit: {len(counts)} worker count(s) measured ({', '.join(map(str, counts))}); through "
+            f"fewer than {MIN_FIT_COUNTS} any curve fits, so its serial fraction would mean nothing.")
+
+
+def _one_worker_note(workload: Workload) -> str:
+    """Efficiency above 100% at one worker is not a gain: say where it comes from."""
+    found = []
+    for variant in workload.variants:
+        at = ok_rows(largest_point(variant.rows))
+        over = at[(at["workers"] == 1) & (at["strategy"] != "sequential") & (at["efficiency"] > 1)]
+        found += [f"{r['label']} {r['efficiency']:.0%} (95% CI {r['speedup_low']:.2f}-{r['speedup_high']:.2f}x)"
+                  for _, r in ordered(over).iterrows()]
+    if not found:
+        return ""
+    return (" Above 100% at one worker: " + ", ".join(found) + ". One worker is sequential's work plus overhead: "
+            "these are within their 95% CI of sequential, i.e. noise (a cell beyond it is SUSPECT, left out and "
+            "listed in the warnings).")
+
+
+def _faded_note(panels: list[plots.Panel]) -> str:
+    if all(len(set(p.rows["label"])) <= plots.MAX_LINES for p in panels):
+        return ""
+    return (f" Faded: the strategies outside the {plots.BRIGHT} fastest at the largest size (in their own colours; "
+            "the tables list them all).")
+
+
+def figures(workload: Workload, report: Report, style: Mapping[str, Style]) -> list[FigureView]:
     """The workload's figures, one panel per variant; throughput only where the workload counts its bytes."""
     panels = [plots.Panel(v.title, v.rows) for v in workload.variants]
     svgs = {"time": plots.time_vs_size(panels, style),
@@ -98,33 +130,47 @@ def figures(workload: Workload, report: Report, style: Mapping[str, plots.Style]
     if any(point in report.bytes_touched for v in workload.variants for point in v.rows["point"]):
         bandwidth = report.calibration.get("memory_bandwidth_bytes_per_s")
         svgs["throughput"] = plots.throughput(panels, report.bytes_touched, bandwidth, style)
-    return [FigureView(*CAPTIONS[name], Markup(svg)) for name, svg in svgs.items()]
+    faded = _faded_note(panels)
+    notes = {"time": faded, "speedup": _fit_note(report, workload) + faded,
+             "efficiency": _one_worker_note(workload) + faded, "throughput": faded}
+    return [FigureView(CAPTIONS[name][0], CAPTIONS[name][1] + notes.get(name, ""), Markup(svg))
+            for name, svg in svgs.items()]
 
 
-def best_table(variant: Variant) -> Table:
-    """Size x workers: the fastest strategy and its speedup (the "best strategy" map)."""
-    best = best_map(variant.rows)
-    sizes = sorted(best[SIZE].unique()) if not best.empty else []
-    workers = sorted(best["workers"].unique()) if not best.empty else []
+def legend(workload: Workload, style: Mapping[str, Style]) -> Markup:
+    """The one legend of a workload section's figures."""
+    labels = {str(label) for v in workload.variants for label in ok_rows(v.rows)["label"]}
+    return Markup(plots.legend(style, labels, [("ideal", ":")]))
+
+
+def winners_table(variant: Variant) -> Table:
+    """The winner at each size of a variant, by the rule of the terminal's best-strategy table and of the
+    headline cards (parbench.analysis.scaling.leader): clear, sequential or "none clearly"."""
     rows, classes = [], []
-    for p in workers:
-        row, cls = [f"x{p}"], [""]
-        for size in sizes:
-            hit = best[(best[SIZE] == size) & (best["workers"] == p)]
-            if hit.empty:
-                row.append("-")
-                cls.append("")
-                continue
-            cell = hit.iloc[0]
-            row.append(f"{cell['label']} {speedup_text(cell['speedup'])}")
-            cls.append(speed_class(cell["speedup"]))
-        rows.append(row)
-        classes.append(cls)
-    return Table(["workers \\ size", *(size_text(s) for s in sizes)], rows, classes)
+    for _, at in variant.rows.groupby("point", sort=False):
+        found = leader(at)
+        shown = found.shown()
+        size = size_text(at[SIZE].iloc[0]) if SIZE in at and pd.notna(at[SIZE].iloc[0]) else "-"
+        figures_ = ([_ci_text(shown), duration(shown["median_ns"]), duration(shown["baseline_ns"])]
+                    if shown is not None else ["-", "-", "-"])
+        rows.append((float(at[SIZE].iloc[0]) if size != "-" else 0.0, [size, found.text(), *figures_]))
+        classes.append(["", "good" if found.clear and not found.sequential else "", "", "", ""])
+    order = sorted(range(len(rows)), key=lambda i: rows[i][0])
+    return Table(["size", "winner", "speedup (95% CI)", "median", "sequential"], [rows[i][1] for i in order],
+                 [classes[i] for i in order])
+
+
+def _ci_text(row: pd.Series) -> str:
+    if not pd.notna(row["speedup"]):
+        return "-"
+    unpaired = "" if row.get("paired") or row["strategy"] == "sequential" else " unpaired"
+    return f"{row['speedup']:.2f}x ({row['speedup_low']:.2f}-{row['speedup_high']:.2f}){unpaired}"
 
 
 def crossover_table(variant: Variant, report: Report) -> Table:
-    found = report.crossovers[report.crossovers["variant"] == variant.key].sort_values("label")
+    found = report.crossovers[report.crossovers["variant"] == variant.key]
+    order = list(series_styles(variant.rows))
+    found = found.iloc[sorted(range(len(found)), key=lambda i: order.index(found["label"].iloc[i]))]
     rows = [[str(r["label"]), "never" if pd.isna(r["crossover"]) else size_text(r["crossover"]),
              ", ".join(f"{size_text(s)}: {speedup_text(v)}" for s, v in sorted(r["sizes"].items()))]
             for _, r in found.iterrows()]
@@ -132,19 +178,22 @@ def crossover_table(variant: Variant, report: Report) -> Table:
 
 
 def karp_flatt_table(variant: Variant, report: Report) -> Table:
-    """At the largest size: speedup, efficiency and Karp-Flatt e per worker count, and the Amdahl fits."""
+    """At the largest size: speedup, efficiency and Karp-Flatt e per worker count, and the Amdahl fits where
+    there are enough worker counts for one (parbench.analysis.scaling.MIN_FIT_COUNTS)."""
     rows = largest_point(ok_rows(variant.rows[variant.rows["strategy"] != "sequential"]))
     counts = sorted(int(p) for p in rows["workers"].unique())
+    fitted = len(counts) >= MIN_FIT_COUNTS
     body = []
-    for label, group in rows.groupby("label", sort=True):
+    for label, group in ordered(rows, "workers").groupby("label", sort=False):
         by_p = {int(r["workers"]): r for _, r in group.iterrows()}
         cells = [_kf_cell(by_p.get(p)) for p in counts]
         fit = report.fits[(report.fits["point"] == group["point"].iloc[0])
                           & (report.fits["series"] == group["series"].iloc[0])]
-        f = fit["amdahl_f"].iloc[0] if not fit.empty else float("nan")
-        f_self = fit["amdahl_f_self"].iloc[0] if not fit.empty else float("nan")
-        body.append([str(label), *cells, _fraction(f), _fraction(f_self)])
-    return Table(["strategy", *(f"p = {p}: S, E, e" for p in counts), "Amdahl f", "Amdahl f (self)"], body)
+        f = fit["amdahl_f"].iloc[0] if not fit.empty and fit["meaningful"].iloc[0] else float("nan")
+        f_self = fit["amdahl_f_self"].iloc[0] if not fit.empty and fit["meaningful"].iloc[0] else float("nan")
+        body.append([str(label), *cells, *([_fraction(f), _fraction(f_self)] if fitted else [])])
+    fit_columns = ["Amdahl f", "Amdahl f (self)"] if fitted else []
+    return Table(["strategy", *(f"p = {p}: S, E, e" for p in counts), *fit_columns], body)
 
 
 def _kf_cell(row: pd.Series | None) -> str:
@@ -164,38 +213,40 @@ def point_text(key: str) -> str:
                                              for k, v in sorted(cell["params"].items()))
 
 
-def _flags(row: pd.Series) -> str:
-    flags = []
-    if row.get("noisy") is True:
-        flags.append("noisy")
-    if row.get("timer_dominated") is True:
-        flags.append("sub-ms")
+def _notes(row: pd.Series) -> str:
+    """What the every-cell table adds beyond the warnings: outliers kept, slow-machine visits left out."""
+    notes = []
     if pd.notna(row.get("outliers")) and row["outliers"]:
-        flags.append(f"{int(row['outliers'])} outlier(s)")
+        notes.append(f"{int(row['outliers'])} outlier(s)")
     if pd.notna(row.get("slow_visits_dropped")) and row["slow_visits_dropped"]:
-        flags.append(f"{int(row['slow_visits_dropped'])} slow-machine visit(s) left out")
-    if pd.notna(row.get("slowdown")) and row["slowdown"] > SLOW_MACHINE:
-        flags.append(f"machine {row['slowdown']:.2f}x slow")
-    return ", ".join(flags)
+        notes.append(f"{int(row['slow_visits_dropped'])} slow-machine visit(s) left out")
+    return ", ".join(notes)
 
 
-def cells_table(summary: pd.DataFrame) -> Table:
-    """Every cell's statistics, by workload point, then family, strategy and workers."""
-    order = summary.assign(_p=summary["key"].map(point_text), _f=family_rank(summary["family"]))
-    order = order.sort_values(["_p", "_f", "label", "workers"])
+def _cell_label(key: str) -> str:
+    return Cell.from_dict(json.loads(key)).label()
+
+
+def cells_table(summary: pd.DataFrame, flagged: tuple[FlaggedCell, ...]) -> Table:
+    """Every cell's statistics, by workload point, then the report's strategy order and workers; its warnings
+    column is the warnings section's, cell for cell."""
+    warnings = {f.subject: ", ".join(f.kinds) for f in flagged}
+    order = ordered(summary.assign(_p=summary["key"].map(point_text)), "_p", "label", "workers")
+    order = order.sort_values("_p", kind="stable")
     rows, classes = [], []
     for _, r in order.iterrows():
         ci = f"{duration(r['ci_low_ns'])} - {duration(r['ci_high_ns'])}" if pd.notna(r["ci_low_ns"]) else "-"
-        rows.append([r["_p"], str(r["label"]), str(int(r["workers"])), str(r["status"]),
+        warned = warnings.get(_cell_label(r["key"]), "")
+        rows.append([r["_p"], str(r["label"]), str(int(r["workers"])), str(r["status"]), warned,
                      str(int(r["n"])) if pd.notna(r["n"]) else "0", duration(r["median_ns"]), ci,
                      duration(r["iqr_ns"]), percent(r["cv"]), duration(r["min_ns"]), percent(r["utilisation"]),
                      speedup_text(r["speedup"]), speedup_text(r["self_speedup"]), percent(r["efficiency"]),
                      duration(r["e2e_ns"]), duration(r["setup_ns"]), duration(r["teardown_ns"]),
-                     fmt_bytes(float(r["peak_rss"])) if pd.notna(r["peak_rss"]) else "-", _flags(r)])
-        classes.append(["", "", "", "" if r["status"] == "OK" else "bad", *([""] * 7), speed_class(r["speedup"]),
-                        *([""] * 7)])
-    header = ["point", "strategy", "p", "status", "n", "median", "95% CI", "IQR", "CV", "min", "CPU util",
-              "speedup", "self", "efficiency", "end to end", "setup", "teardown", "peak RSS", "flags"]
+                     fmt_bytes(float(r["peak_rss"])) if pd.notna(r["peak_rss"]) else "-", _notes(r)])
+        classes.append(["", "", "", "" if r["status"] == "OK" else "bad", "even" if warned else "", *([""] * 7),
+                        speed_class(r["speedup"]), *([""] * 7)])
+    header = ["point", "strategy", "p", "status", "warnings", "n", "median", "95% CI", "IQR", "CV", "min",
+              "CPU util", "speedup", "self", "efficiency", "end to end", "setup", "teardown", "peak RSS", "notes"]
     return Table(header, rows, classes)
 
 
@@ -209,71 +260,94 @@ def comparison_table(comparison: Comparison, changes: list[CellChange]) -> Table
                   "base median", "new median", "p (q, adjusted)", "note"], rows, classes)
 
 
-def environment(report: Report) -> Iterator[tuple[str, list[tuple[str, str]]]]:
-    """The environment block: groups of (name, value) from meta.json."""
-    meta = report.run.meta
-    env: Mapping[str, Any] = meta.get("environment") or {}
-    cpu, memory, python = env.get("cpu") or {}, env.get("memory") or {}, env.get("python") or {}
-    shm = memory.get("shm") or {}
-    yield "Machine", [("host", str(env.get("hostname", "-"))), ("CPU", str(cpu.get("model", "-"))),
-                      ("cores", f"{cpu.get('logical', '-')} logical, {cpu.get('physical', '-')} physical"),
-                      ("usable CPUs", str(cpu.get("affinity", "-"))), ("governor", str(cpu.get("governor") or "-")),
-                      ("memory", fmt_bytes(memory["total"]) if memory.get("total") else "-"),
-                      ("/dev/shm", fmt_bytes(shm["total"]) if shm.get("total") else "-"),
-                      ("load average", str(env.get("load_average", "-"))), ("OS", str(env.get("os", "-")))]
-    gil = "enabled" if python.get("gil_enabled", True) else "disabled"
-    yield "Python", [("version", f"{python.get('implementation', '')} {python.get('version', '-')}"),
-                     ("build", " ".join(map(str, python.get("build") or []))), ("GIL", gil),
-                     ("free-threading build", str(python.get("free_threading_build", "-")))]
-    yield "Software", [(k, str(v or "not installed")) for k, v in (env.get("packages") or {}).items()]
-    yield "Run", list(_run_facts(meta))
-    yield "Calibration", list(calibration_facts(report.calibration))
+def card(variant: Variant, anchor: str) -> dict[str, Any]:
+    """A headline card: the winner (its colour), its paired speedup and CI, where, and one line why."""
+    h: Headline = variant.headline
+    shown, rival = h.shown, h.rival
+    where = f"size {h.size}" if h.size else ""
+    figures_, swatch = "", None
+    if shown is not None and pd.notna(shown.get("speedup")) and shown["strategy"] != "sequential":
+        how = "paired" if shown.get("paired") else "unpaired"
+        figures_ = (f"{shown['speedup']:.2f}x (95% CI {shown['speedup_low']:.2f}-{shown['speedup_high']:.2f}, "
+                    f"{how})")
+        if h.kind in ("parallel", "tie"):  # where the winner (or the tie) is; sequential's rival says its own
+            workers = f"{int(shown['workers'])} worker{'s' if int(shown['workers']) > 1 else ''}"
+            where = ", ".join(x for x in (where, workers) if x)
+    if h.kind == "parallel" and shown is not None:
+        swatch = strategy_style(str(shown["strategy"]), str(shown["family"])).colour
+    elif h.kind == "sequential":
+        swatch = strategy_style("sequential").colour
+    detail = {"parallel": f"{figures_} vs sequential",
+              "sequential": (f"nothing parallel clearly beats it; closest: {shown['label']} x{int(shown['workers'])} "
+                             f"{figures_}") if shown is not None and figures_ else "nothing parallel to compare",
+              "tie": (f"{shown['label']} x{int(shown['workers'])} {figures_} and {rival['label']} "
+                      f"x{int(rival['workers'])} {rival['speedup']:.2f}x are within the noise")
+              if shown is not None and rival is not None else "",
+              "none": "no trusted cell: see the warnings"}[h.kind]
+    return {"title": variant.title, "anchor": anchor, "kind": h.kind, "winner": h.winner, "swatch": swatch,
+            "detail": detail, "where": where, "why": h.why}
 
 
-def _run_facts(meta: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    git = (meta.get("environment") or {}).get("git") or {}
-    commit = git.get("commit") or "-"
-    yield "commit", f"{commit}{' (uncommitted changes)' if git.get('dirty') else ''}"
-    yield "created", str(meta.get("created", "-"))
-    yield "finished", str(meta.get("finished") or "not finished")
-    if meta.get("elapsed_s") is not None:
-        yield "elapsed", f"{meta['elapsed_s']:.1f} s"
-    spec = meta.get("spec") or {}
-    yield "spec", ", ".join(f"{k} {spec[k]}" for k in ("repeat", "warmup", "isolation", "seed", "timeout") if k in spec)
-    yield "command", " ".join(map(str, meta.get("command") or []))
+@dataclass(frozen=True)
+class Block:
+    """One collapsible part of a workload section: `data` is what templates/blocks/<id>.html.j2 shows."""
+
+    id: str
+    title: str
+    data: Any
+    open: bool = True
 
 
-def calibration_facts(calibration: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """The calibrated primitives, in words and units."""
-    bandwidth = calibration.get("memory_bandwidth_bytes_per_s")
-    if bandwidth:
-        yield "memory bandwidth (numpy sum, one core)", f"{bandwidth / 1e9:.2f} GB/s"
-    if calibration.get("python_loop_ns_per_item"):
-        yield "python loop", f"{calibration['python_loop_ns_per_item']:.3g} ns per element"
-    for method, ns in (calibration.get("process_start_ns") or {}).items():
-        yield f"process start + join ({method})", fmt_duration(ns)
-    if calibration.get("pipe_round_trip_ns"):
-        yield "Pipe round trip (8 bytes)", fmt_duration(calibration["pipe_round_trip_ns"])
-    if calibration.get("pipe_bytes_per_s"):
-        yield "Pipe throughput (1 MiB messages)", f"{calibration['pipe_bytes_per_s'] / 1e9:.2f} GB/s"
-    if calibration.get("sleep_overshoot_ns") is not None:
-        yield "sleep(1 ms) overshoot", fmt_duration(calibration["sleep_overshoot_ns"])
+@dataclass(frozen=True)
+class BlockSpec:
+    """How a block is made: `make` returns its data, or None when the workload has nothing to show there."""
+
+    id: str
+    title: str
+    make: Callable[[Workload, Report, Mapping[str, Style]], Any]
+    open: bool = True
+
+
+def _verdicts(workload: Workload, report: Report, style: Mapping[str, Style]) -> Any:
+    return [{"title": v.title, "winner": v.verdict.winner, "lines": v.verdict.lines} for v in workload.variants]
+
+
+def _figures(workload: Workload, report: Report, style: Mapping[str, Style]) -> Any:
+    return {"legend": legend(workload, style), "figures": figures(workload, report, style)}
+
+
+def _tables(workload: Workload, report: Report, style: Mapping[str, Style]) -> Any:
+    return [{"title": v.title, "winners": winners_table(v), "crossover": crossover_table(v, report),
+             "karp_flatt": karp_flatt_table(v, report)} for v in workload.variants]
+
+
+BLOCKS: tuple[BlockSpec, ...] = (
+    BlockSpec("verdicts", "Verdicts", _verdicts),
+    BlockSpec("figures", "Figures", _figures),
+    BlockSpec("tables", "Winner at each size, crossovers, serial fractions", _tables, open=False),
+)
+
+
+def workload_view(workload: Workload, report: Report, style: Mapping[str, Style]) -> dict[str, Any]:
+    blocks = [Block(spec.id, spec.title, data, spec.open) for spec in BLOCKS
+              if (data := spec.make(workload, report, style)) is not None]
+    return {"name": workload.name, "anchor": f"w-{workload.name}", "blocks": blocks}
 
 
 def context(report: Report) -> dict[str, Any]:
     """Everything the template shows, as strings, tables and SVG markup."""
-    style = _styles(report.summary)
-    workloads = [{"name": w.name, "figures": figures(w, report, style),
-                  "variants": [{"title": v.title, "verdict": v.verdict, "best": best_table(v),
-                                "crossover": crossover_table(v, report), "karp_flatt": karp_flatt_table(v, report)}
-                               for v in w.variants]} for w in report.workloads]
+    style = series_styles(report.summary)
+    workloads = [workload_view(w, report, style) for w in report.workloads]
+    cards = [card(v, f"w-{w.name}") for w in report.workloads for v in w.variants]
+    flagged = report.flagged_cells()
     comparison = report.comparison
     return {"run_id": report.run.run_id, "version": __version__, "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
             "counts": report.status_counts(), "cell_count": len(report.summary), "workloads": workloads,
-            "notices": report.notices, "environment": list(environment(report)), "failed_kinds": ATTENTION,
-            "failures": [n for n in report.notices if n.kind not in QUALITY],
-            "quality": [n for n in report.notices if n.kind in QUALITY],
-            "cells_table": cells_table(report.summary), "comparison": comparison,
+            "cards": cards, "flagged": flagged, "environment": report.environment(),
+            "failed_kinds": ATTENTION, "run_notices": report.run_notices(),
+            "failures": [f for f in flagged if set(f.kinds) & set(ATTENTION)],
+            "quality": [f for f in flagged if not set(f.kinds) & set(ATTENTION)],
+            "cells_table": cells_table(report.summary, flagged), "comparison": comparison,
             "comparison_table": comparison_table(comparison, comparison.shown()) if comparison else None,
             "machine": report.machine_line(), "trust": report.trust, "gil_story": report.gil_story}
 
@@ -283,4 +357,3 @@ def render(report: Report) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     return env.get_template("report.html.j2").render(**context(report))
-

@@ -11,6 +11,7 @@ import pandas as pd
 from parbench.analysis.compare import Comparison
 from parbench.analysis.scaling import SIZE, at_top_workers, size_text
 from parbench.report.model import Report, Variant
+from parbench.report.style import ordered
 from parbench.units import fmt_duration
 
 FLAGGED_LIMIT = 50  # compare rows shown; the rest are counted
@@ -45,7 +46,7 @@ def speedup_table(variant: Variant) -> list[str]:
     sizes = sorted(shown[SIZE].dropna().unique()) if SIZE in shown else []
     header = ["strategy", *(f"{size_text(s)} x{top}" for s in sizes)] if sizes else ["strategy", f"x{top}"]
     body = []
-    for label, group in shown.groupby("label", sort=True):
+    for label, group in ordered(shown, "label").groupby("label", sort=False):
         by_size = {r[SIZE] if sizes else None: _speedup(r) for _, r in group.iterrows()}
         body.append([label, *(by_size.get(s, "") for s in (sizes or [None]))])
     return table(header, body, right=range(1, len(header)))
@@ -60,9 +61,13 @@ def winners(report: Report) -> list[str]:
 
 
 def warnings(report: Report) -> list[str]:
+    """The run's own notices, then one row per cell with warnings (its kinds and reasons), as in the HTML."""
     if not report.notices:
         return ["No warnings: every cell is OK, steady (CV under 10%) and above a millisecond.", ""]
-    return table(["kind", "cell", "detail"], [[n.kind, n.subject, n.detail] for n in report.notices])
+    lines = [f"- **{n.kind}** ({n.subject}): {n.detail}" for n in report.run_notices()]
+    flagged = report.flagged_cells()
+    rows = [[", ".join(f.kinds), f.subject, "; ".join(f.details)] for f in flagged]
+    return [*lines, *([""] if lines else []), *(table(["warnings", "cell", "why"], rows) if rows else [])]
 
 
 def comparison_section(comparison: Comparison, every: bool = False,
@@ -116,5 +121,5 @@ def render(report: Report) -> str:
             lines += ["Speedup vs sequential at the most workers (~ noisy: CV > 10%):", "", *speedup_table(variant)]
     if report.comparison is not None:
         lines += list(comparison_section(report.comparison))
-    lines += [f"### Warnings ({len(report.notices)})", "", *warnings(report)]
+    lines += [f"### Warnings: {len(report.flagged_cells())} of {len(report.summary)} cells", "", *warnings(report)]
     return "\n".join(lines).rstrip() + "\n"

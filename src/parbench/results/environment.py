@@ -17,9 +17,9 @@ from typing import Any
 
 import psutil
 
-from parbench import __version__
 from parbench.cpus import usable_cpus
 from parbench.segments import SHM_DIR
+from parbench.version import __version__
 
 PACKAGES = ("numpy", "SharedArray", "dispy", "dask", "distributed", "joblib", "ray", "mpire", "mpi4py", "psutil",
             "pandas", "scipy")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from parbench.errors import UserError
-from parbench.results.schema import READABLE_VERSIONS
+from parbench.errors import RunFolderError
+from parbench.results.meta import MetaError, RunMeta
 from parbench.results.store import META, RECORDS, load, run_folder, torn_tail
 
 if TYPE_CHECKING:
@@ -21,30 +21,26 @@ class OpenedRun:
     """A run folder, its meta.json (empty when missing) and its tidy frame (parbench.load)."""
 
     path: Path
-    meta: dict[str, Any]
+    meta: RunMeta
     frame: pd.DataFrame
     torn: bool = False  # its records.jsonl ends in a line cut mid-write, left out of `frame`
 
     @property
     def run_id(self) -> str:
-        return str(self.meta.get("run_id") or self.path.name)
+        return self.meta.run_id or self.path.name
 
 
-def _meta(folder: Path) -> dict[str, Any]:
+def _meta(folder: Path) -> RunMeta:
+    """The run's meta.json, checked; a run without one (records alone) gets empty metadata."""
     path = folder / META
     if not path.is_file():
-        return {}
+        return RunMeta(run_id=folder.name)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return RunMeta.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except MetaError as exc:
+        raise RunFolderError(f"{path}: {exc}") from None
     except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read it: {exc}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: not a parbench meta.json")
-    version = raw.get("schema_version")
-    if version not in READABLE_VERSIONS:
-        raise UserError(f"{path}: schema_version {version!r}; this parbench reads {READABLE_VERSIONS} "
-                        "and knows no migration from it")
-    return raw
+        raise RunFolderError(f"{path}: cannot read it: {exc}") from None
 
 
 def open_run(path: str | Path) -> OpenedRun:
@@ -52,16 +48,16 @@ def open_run(path: str | Path) -> OpenedRun:
     try:
         folder = run_folder(path)
     except FileNotFoundError:
-        raise UserError(f"{path}: not a parbench run (no {RECORDS} there)") from None
+        raise RunFolderError(f"{path}: not a parbench run (no {RECORDS} there)") from None
     meta = _meta(folder)
     try:
         frame = load(folder)
     except ValueError as exc:  # a record of another schema version, or a line that is not JSON
-        raise UserError(f"{folder}: {exc}") from None
+        raise RunFolderError(f"{folder}: {exc}") from None
     except (KeyError, TypeError) as exc:
-        raise UserError(f"{folder}: {RECORDS} holds something that is not a parbench record ({exc!r})") from None
+        raise RunFolderError(f"{folder}: {RECORDS} holds something that is not a parbench record ({exc!r})") from None
     except OSError as exc:
-        raise UserError(f"{folder}: cannot read it: {exc}") from None
+        raise RunFolderError(f"{folder}: cannot read it: {exc}") from None
     if frame.empty:
-        raise UserError(f"{folder}: the run has no records yet (nothing measured)")
+        raise RunFolderError(f"{folder}: the run has no records yet (nothing measured)")
     return OpenedRun(folder, meta, frame, torn_tail(folder / RECORDS))

@@ -107,7 +107,9 @@ class Sample:
     wall_ns: int
     cpu_ns: int
     phases: Mapping[str, int]
-    result: int
+    # An int for the built-in workloads; a function workload's result as JSON (numbers, strings, lists) or,
+    # when it is no JSON value (an array, an object), its repr cut to runner.measure.MAX_REPR characters.
+    result: Any
     ok: bool
     warmup: bool = False
     peak_rss: int | None = None  # bytes: the largest resident set of the probe or any worker so far
@@ -130,7 +132,7 @@ class Record:
 
     cell: Cell
     status: Status
-    expected: int | None = None
+    expected: Any = None  # the exact answer, recorded like Sample.result; None when it could not be computed
     samples: tuple[Sample, ...] = ()
     warmup: int = 0
     setup_ns: int | None = None

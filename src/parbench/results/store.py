@@ -14,9 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from parbench.errors import UserError
+from parbench.errors import RunFolderError
 from parbench.interrupts import held
-from parbench.results.schema import SCHEMA_VERSION, Record
+from parbench.results.meta import RunMeta
+from parbench.results.schema import Record
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,17 +29,17 @@ RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 def check_run_id(run_id: str) -> str:
     if not RUN_ID.fullmatch(run_id):
-        raise UserError(f"--run-id: {run_id!r} is not a usable folder name (letters, digits, '.', '_', '-')")
+        raise RunFolderError(f"--run-id: {run_id!r} is not a usable folder name (letters, digits, '.', '_', '-')")
     return run_id
 
 
 def check_results_dir(results: Path) -> Path:
     """The results folder can hold a new run: it is a folder (or can be made) and is writable."""
     if results.exists() and not results.is_dir():
-        raise UserError(f"--results: {results} is a file, not a folder")
+        raise RunFolderError(f"--results: {results} is a file, not a folder")
     existing = next(p for p in (results, *results.absolute().parents) if p.exists())
     if not existing.is_dir() or not _can_write(existing):
-        raise UserError(f"--results: cannot write to {existing}")
+        raise RunFolderError(f"--results: cannot write to {existing}")
     return results
 
 
@@ -66,7 +67,7 @@ class RunStore:
         check_results_dir(results)
         path = results / check_run_id(run_id)
         if path.exists():
-            raise UserError(f"run {run_id!r} already exists in {results}; pick another --run-id or --resume it")
+            raise RunFolderError(f"run {run_id!r} already exists in {results}; pick another --run-id or --resume it")
         return cls(path)
 
     @classmethod
@@ -74,25 +75,24 @@ class RunStore:
         """An existing run to resume: it must have its meta.json."""
         path = results / check_run_id(run_id)
         if not (path / META).is_file():
-            raise UserError(f"--resume: no run {run_id!r} in {results} (no {path / META})")
+            raise RunFolderError(f"--resume: no run {run_id!r} in {results} (no {path / META})")
         if not os.access(path, os.W_OK):
-            raise UserError(f"--resume: cannot write to {path}")
+            raise RunFolderError(f"--resume: cannot write to {path}")
         return cls(path)
 
-    def create(self, meta: dict[str, Any]) -> None:
+    def create(self, meta: RunMeta) -> None:
         self.path.mkdir(parents=True)
         self.write_meta(meta)
         (self.path / RECORDS).touch()
 
-    def meta(self) -> dict[str, Any]:
-        raw: dict[str, Any] = json.loads((self.path / META).read_text(encoding="utf-8"))
-        return raw
+    def meta(self) -> RunMeta:
+        """meta.json, checked (MetaError says what is wrong with it)."""
+        return RunMeta.from_dict(json.loads((self.path / META).read_text(encoding="utf-8")))
 
-    def write_meta(self, meta: dict[str, Any]) -> None:
+    def write_meta(self, meta: RunMeta) -> None:
         """Replace meta.json atomically: a reader sees the old file or the new one, never half of one."""
         tmp = self.path / f".{META}.tmp"
-        tmp.write_text(json.dumps({"schema_version": SCHEMA_VERSION, **meta}, indent=2, default=str) + "\n",
-                       encoding="utf-8")
+        tmp.write_text(json.dumps(meta.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
         os.replace(tmp, self.path / META)
 
     def append(self, record: Record) -> None:
@@ -109,24 +109,21 @@ class RunStore:
         """Every whole record; a torn last line (the driver killed mid-write) is dropped."""
         return [Record.from_dict(raw) for raw in read_lines(self.path / RECORDS)]
 
-    def checked_meta(self) -> dict[str, Any]:
+    def checked_meta(self) -> RunMeta:
         """meta.json, or a UserError saying why it cannot be read."""
         try:
-            meta = self.meta()
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{self.path / META}: cannot read it: {exc}") from None
-        if not isinstance(meta, dict):
-            raise UserError(f"{self.path / META}: not a parbench meta.json")
-        return meta
+            return self.meta()
+        except (OSError, ValueError) as exc:  # MetaError is a ValueError
+            raise RunFolderError(f"{self.path / META}: cannot read it: {exc}") from None
 
     def checked_records(self) -> list[Record]:
         """records(), or a UserError naming the file when a line (other than a torn last one) is not a record."""
         try:
             return self.records()
         except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{self.path / RECORDS}: not a usable run ({exc!r}); nothing was changed") from None
+            raise RunFolderError(f"{self.path / RECORDS}: not a usable run ({exc!r}); nothing was changed") from None
         except OSError as exc:
-            raise UserError(f"{self.path / RECORDS}: cannot read it: {exc}") from None
+            raise RunFolderError(f"{self.path / RECORDS}: cannot read it: {exc}") from None
 
     def drop_torn_tail(self) -> Path | None:
         """Cut a last line that was torn mid-write, so that appending starts on a fresh line (a whole last record

@@ -105,7 +105,12 @@ def frame(run_id: str, records: Sequence[Record]) -> pd.DataFrame:
     df = pd.DataFrame(rows(run_id, records))
     columns = _order(list(df.columns), params)
     df = df.reindex(columns=columns)
+    # A function workload's results may be floats, lists or reprs (parbench.workloads.function): kept as they are.
+    answers = [v for r in records for v in (r.expected, *(s.result for s in r.samples))]
+    plain = [] if all(v is None or isinstance(v, int) for v in answers) else ["result", "expected"]
     for column in (*INT_COLUMNS, *(c for c in columns if c.startswith("phase_"))):
+        if column in plain:
+            continue
         df[column] = _as_int(df[column])
     df["ok"] = df["ok"].astype("boolean")
     return df

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 
 from parbench import registry
-from parbench.errors import UserError
+from parbench.errors import BadValue
 from parbench.params import did_you_mean, resolve
 from parbench.results.schema import Cell
 from parbench.strategies.base import START_METHODS
@@ -21,13 +21,13 @@ def max_workers() -> int:
 def check_workers(workers: int) -> int:
     limit = max_workers()
     if not 1 <= workers <= limit:
-        raise UserError(f"workers must be between 1 and {limit} (32 x {os.cpu_count()} CPUs), got {workers}")
+        raise BadValue(f"workers must be between 1 and {limit} (32 x {os.cpu_count()} CPUs), got {workers}")
     return workers
 
 
 def check_start_method(method: str) -> str:
     if method not in START_METHODS:
-        raise UserError(f"unknown start method {method!r}; choose from {', '.join(START_METHODS)}"
+        raise BadValue(f"unknown start method {method!r}; choose from {', '.join(START_METHODS)}"
                         + did_you_mean(method, START_METHODS))
     return method
 
@@ -39,16 +39,15 @@ def default_start_method() -> str:
 def make_cell(workload: str, params: Mapping[str, object], strategy: str, workers: int,
               start_method: str | None = None, options: Mapping[str, object] | None = None) -> Cell:
     """Resolve names, parameters and options; the Cell holds only validated, canonical values."""
-    workload_cls = registry.get_workload(workload)
+    resolved = registry.make_workload(workload, params).params()
     strategy_cls = registry.get_strategy(strategy)
-    resolved = workload_cls.from_params(params).params()
     check_workers(workers)
     if strategy_cls.max_workers is not None and workers > strategy_cls.max_workers:
-        raise UserError(f"{strategy} runs on at most {strategy_cls.max_workers} worker(s), got {workers}")
+        raise BadValue(f"{strategy} runs on at most {strategy_cls.max_workers} worker(s), got {workers}")
     if start_method is not None:
         check_start_method(start_method)
         if not strategy_cls.uses_start_method:
-            raise UserError(f"a start method does not apply to {strategy}: it does not start its workers "
+            raise BadValue(f"a start method does not apply to {strategy}: it does not start its workers "
                             "with multiprocessing")
     elif strategy_cls.uses_start_method:
         start_method = default_start_method()

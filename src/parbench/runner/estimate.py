@@ -16,15 +16,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from parbench import registry
+from parbench.errors import UserError
 from parbench.runner.plan import PlannedCell
+from parbench.strategies.base import Strategy
+from parbench.workloads.base import Work
 
-# Strategies that start a Process per worker on every run; of those, the ones whose input travels per
-# run (a pipe, a queue, or a pickled argument under spawn/forkserver). Strategies not named here that are
-# not sequential or threads (pools, plugins, clusters) start workers once and copy their input every run.
-PER_RUN_PROCESSES = frozenset({"process-pipe", "process-queue", "value-lock", "value-nolock", "manager", "mp-array",
-                               "shared-array", "shared-memory"})
-COPY_PER_RUN = frozenset({"process-pipe", "process-queue"})
-COPY_WHEN_PICKLED = frozenset({"value-lock", "value-nolock", "manager"})
 EXEC_PROBE_S = 0.35
 
 
@@ -67,63 +63,74 @@ class Costs:
         return costs
 
 
-def _item_count(params: Mapping[str, Any]) -> int:
-    return int(params.get("size", 1))
+@functools.cache
+def _point(workload: str, params: str) -> tuple[Work, int]:
+    """The point's work and the bytes its input weighs (for the copies a strategy makes of it), as the workload
+    says (Work, bytes_touched)."""
+    raw = json.loads(params)
+    try:
+        point = registry.make_workload(workload, raw)
+    except Exception:  # a plugin that cannot say: its size as python items, no copy cost; the sweep still runs
+        return Work(int(raw.get("size", 1))), 0
+    work = point.work() if hasattr(point, "work") else Work(int(raw.get("size", 1)))
+    return work, point.bytes_touched()
+
+
+def _work(planned: PlannedCell) -> tuple[Work, int]:
+    return _point(planned.cell.workload, json.dumps(dict(planned.cell.params), sort_keys=True))
 
 
 @functools.cache
-def _input_bytes(workload: str, params: str) -> int:
-    """What the workload's input weighs (its bytes_touched), for the copies a strategy makes of it."""
+def _strategy(name: str) -> type[Strategy] | None:
+    """The strategy's class, whose facts (processes_per_run, input_travel, setup_starts) price it."""
     try:
-        return registry.get_workload(workload).from_params(json.loads(params)).bytes_touched()
-    except Exception:  # a plugin that cannot say: no copy cost estimated, the sweep still runs
-        return 0
-
-
-def _nbytes(planned: PlannedCell) -> int:
-    return _input_bytes(planned.cell.workload, json.dumps(dict(planned.cell.params), sort_keys=True))
+        return registry.get_strategy(name)
+    except UserError:
+        return None
 
 
 def _compute_s(planned: PlannedCell, costs: Costs, cpus: int) -> float:
     """The run's compute part: the work over the workers that can really run at once."""
-    cell, params = planned.cell, planned.cell.params
-    lanes = min(cell.workers, cpus)
-    if cell.workload == "delayed-square":
-        per_item = float(params.get("delay", 0.0)) + costs.sleep_overshoot_s
-        return math.ceil(_item_count(params) / cell.workers) * per_item  # sleeping needs no CPU
-    if params.get("kernel") == "numpy":
-        work = _item_count(params) * 8 / costs.memory_bytes_per_s
+    work, _ = _work(planned)
+    lanes = min(planned.cell.workers, cpus)
+    if work.kernel == "sleep":  # sleeping needs no CPU: every worker waits at once
+        return math.ceil(work.items / planned.cell.workers) * (work.sleep_s + costs.sleep_overshoot_s)
+    if work.kernel == "numpy":
+        total = work.items * 8 / costs.memory_bytes_per_s
     else:
-        work = _item_count(params) * costs.python_item_s
+        total = work.items * costs.python_item_s
         if planned.family == "threads":
             lanes = 1  # the GIL
-    return work / max(1, lanes) if planned.family != "sequential" else work
+    return total / max(1, lanes) if planned.family != "sequential" else total
 
 
-def _pooled(planned: PlannedCell) -> bool:
-    return planned.family in ("processes", "distributed") and planned.cell.strategy not in PER_RUN_PROCESSES
+def _copies(strategy: type[Strategy], start_method: str | None) -> bool:
+    """Whether a run sends the input to the workers (a pipe, a queue, pickled arguments)."""
+    travel = getattr(strategy, "input_travel", "every-run")
+    return travel == "every-run" or (travel == "when-pickled" and start_method in ("spawn", "forkserver"))
 
 
 def _run_s(planned: PlannedCell, costs: Costs, cpus: int) -> float:
     cell = planned.cell
     run = _compute_s(planned, costs, cpus)
-    nbytes = _nbytes(planned)
-    pickled = cell.start_method in ("spawn", "forkserver") and cell.strategy in COPY_WHEN_PICKLED
-    if cell.strategy in PER_RUN_PROCESSES:
+    strategy = _strategy(cell.strategy)
+    if strategy is None:
+        return run
+    if getattr(strategy, "processes_per_run", False):
         run += cell.workers * costs.start_s.get(cell.start_method or "fork", 0.05)
-    if cell.strategy in COPY_PER_RUN or _pooled(planned) or pickled:
-        run += nbytes / costs.copy_bytes_per_s
+    if _copies(strategy, cell.start_method):
+        run += _work(planned)[1] / costs.copy_bytes_per_s
     if planned.family == "threads":
         run += cell.workers * 1e-4
     return run
 
 
 def _setup_s(planned: PlannedCell, costs: Costs) -> float:
-    cell = planned.cell
-    if planned.family == "distributed":
+    starts = getattr(_strategy(planned.cell.strategy), "setup_starts", "nothing")
+    if starts == "cluster":
         return costs.cluster_setup_s
-    if _pooled(planned) or cell.strategy == "manager":
-        return cell.workers * costs.start_s.get(cell.start_method or "fork", 0.05)
+    if starts == "workers":
+        return planned.cell.workers * costs.start_s.get(planned.cell.start_method or "fork", 0.05)
     return 0.0
 
 
@@ -139,7 +146,7 @@ def estimate_cell(planned: PlannedCell, repeat: int, warmup: int, cpus: int, cos
     """Seconds the driver will spend on this cell, start to end."""
     if planned.unavailable:
         return 0.0
-    nbytes = _nbytes(planned)
+    nbytes = _work(planned)[1]
     runs = (repeat + warmup) * (_run_s(planned, costs, cpus) + costs.repeat_s) + repeat * _reference_s(
         planned, costs, cpus)
     canary = costs.canary_s * min(planned.cell.workers, cpus)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import os
 import random
 import resource
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
 
 from parbench import registry
@@ -34,6 +36,9 @@ from parbench.results.schema import Cell, Record, Sample, Status
 from parbench.runner.neighbours import Neighbours
 from parbench.strategies.base import Context, PhaseClock, Strategy
 from parbench.workloads.base import Workload
+
+# How long a result that is no JSON value may be when recorded as its repr.
+MAX_REPR = 80
 
 
 class TreeCpu:
@@ -111,7 +116,7 @@ class _Bench:
 
     cpu: TreeCpu
     neighbours: Neighbours
-    expected: int
+    check: Callable[[Any], tuple[Any, bool]]  # a run's result -> (as recorded, exact or within tolerance)
     cpu_bound: bool  # the workload's word: a kernel that waits competes for its CPUs only while it runs
     # The cell's CPU time is every thread's of the probe (strategies start threads); the in-process
     # reference's is its own thread's, or a pool's idle helper threads would count as its work.
@@ -135,7 +140,8 @@ def _one(strategy: Strategy, bench: _Bench, index: int, warmup: bool, first: boo
     seen1 = bench.neighbours.snapshot()
     cpu.refresh()
     used, wall = own1 - own0 + cpu.descendants() - kids0, t1 - t0
-    return Sample(index, wall, used, phases, int(result), int(result) == bench.expected, warmup,
+    stored, ok = bench.check(result)
+    return Sample(index, wall, used, phases, stored, ok, warmup,
                   max(_own_peak_rss(), cpu.peak_rss_children()),
                   bench.neighbours.foreign_ns(seen0, seen1, used, wall, bench.cpu_bound), first)
 
@@ -145,10 +151,11 @@ class Reference:
     turn to each of the cell's CPUs (the vCPUs of one VM can differ by a third: a reference always on the
     fastest, or the slowest, would bias every ratio)."""
 
-    def __init__(self, workload: Workload, data: Any, cpus: tuple[int, ...], expected: int) -> None:
+    def __init__(self, workload: Workload, data: Any, cpus: tuple[int, ...],
+                 check: Callable[[Any], tuple[Any, bool]]) -> None:
         self.strategy = registry.get_strategy("sequential")(Context(workload, data, 1))
         self.cpus = cpus or (0,)
-        self.expected = expected
+        self.check = check
         self.cpu_bound = workload_cpu_bound(workload) is not False
         self.cpu = TreeCpu(follow_children=False)
         self.neighbours = {cpu: Neighbours([cpu], run_queue=True) for cpu in self.cpus}
@@ -158,7 +165,7 @@ class Reference:
         held = _affinity()
         _set_affinity({cpu})
         try:
-            bench = _Bench(self.cpu, self.neighbours[cpu], self.expected, self.cpu_bound, time.thread_time_ns)
+            bench = _Bench(self.cpu, self.neighbours[cpu], self.check, self.cpu_bound, time.thread_time_ns)
             return _one(self.strategy, bench, index, warmup, first)
         finally:
             if held:
@@ -260,21 +267,21 @@ def measure(cell: Cell, repeat: int, warmup: int = 0,
     """Measure `cell`: `warmup` checked-but-untimed repeats, then `repeat` timed ones, each paired with a
     sequential reference run unless `paired` is False or the cell is sequential itself."""
     started, gil_start = now_iso(), interpreter.gil_enabled()
-    workload = registry.get_workload(cell.workload).from_params(cell.params)
+    workload = registry.make_workload(cell.workload, cell.params)
     strategy_cls = registry.get_strategy(cell.strategy)
-    expected = workload.expected()
+    expected, check = result_check(workload)
     # A cell asking for a GIL state it did not get (PYTHON_GIL, runner.spec's `gil`) would measure something else.
     here = interpreter.facts(gil_start)
-    reason = (strategy_cls.available(cell.start_method) or _available_for(strategy_cls, workload)
-              or interpreter.gil_mismatch(cell.gil, here))
+    reason = (strategy_cls.available(cell.start_method) or carries(strategy_cls, workload)
+              or _available_for(strategy_cls, workload) or interpreter.gil_mismatch(cell.gil, here))
     if reason:
         return Record(cell, "UNAVAILABLE", expected, error=reason, started=started, family=strategy_cls.family,
                       interpreter=here)
     data, cpus = workload.make_input(), tuple(usable_cpus())
     strategy = strategy_cls(Context(workload, data, cell.workers, cell.start_method, cell.options))
     # sequential is its own reference; every other strategy is paired with it (module docstring).
-    reference = Reference(workload, data, cpus, expected) if paired and cell.strategy != "sequential" else None
-    bench = _Bench(TreeCpu(), Neighbours(cpus), expected, workload_cpu_bound(workload) is not False)
+    reference = Reference(workload, data, cpus, check) if paired and cell.strategy != "sequential" else None
+    bench = _Bench(TreeCpu(), Neighbours(cpus), check, workload_cpu_bound(workload) is not False)
     life = _live(strategy, bench, reference, warmup, repeat, on_sample, cell.key())
     return Record(cell, life.status(), expected, tuple(life.samples), warmup, life.setup_ns, life.teardown_ns,
                   cpus, _own_peak_rss(), life.peak_children, life.error, strategy.extra(), started,
@@ -288,6 +295,45 @@ def workload_cpu_bound(workload: Workload) -> bool | None:
     says = getattr(workload, "cpu_bound", None)
     answer = says() if callable(says) else None
     return None if answer is None else bool(answer)
+
+
+def result_check(workload: Workload) -> tuple[Any, Callable[[Any], tuple[Any, bool]]]:
+    """The expected answer as recorded, and how a run's result is recorded and checked against it. Built-ins
+    (and plugins without `matches`) stay exact integers; a workload with `matches(result, expected)` (function
+    workloads: ==, or within rtol) may return any picklable value."""
+    expected = workload.expected()
+    matches = getattr(workload, "matches", None)
+    if not callable(matches):
+        return expected, lambda result: (int(result), int(result) == expected)
+    return as_stored(expected), lambda result: (as_stored(result), bool(matches(result, expected)))
+
+
+def as_stored(value: Any) -> Any:
+    """A result as a record keeps it: JSON values as they are, numpy scalars as Python ones, others as a short repr."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple | dict):
+        with contextlib.suppress(TypeError, ValueError):
+            return json.loads(json.dumps(value))
+    text = repr(value)
+    return text if len(text) <= MAX_REPR else text[: MAX_REPR - 3] + "..."
+
+
+def carries(strategy: type[Strategy], workload: Workload) -> str | None:
+    """Why `strategy` cannot carry this workload's input or partials (it moves them as int64), or None."""
+    if getattr(strategy, "int64_input", False) and not _says(workload, "int64_input"):
+        return f"{strategy.name} moves its input as int64, and {workload.name}'s inputs are not all int64 integers"
+    if getattr(strategy, "int64_partials", False) and not _says(workload, "int_results"):
+        return f"{strategy.name} carries partial results as int64, and {workload.name}'s results are not integers"
+    return None
+
+
+def _says(workload: Workload, fact: str) -> bool:
+    """A workload fact, True unless the workload says otherwise (built-ins and plugins move int64 arrays)."""
+    method = getattr(workload, fact, None)
+    return bool(method()) if callable(method) else True
 
 
 def _available_for(strategy_cls: type[Strategy], workload: Workload) -> str | None:

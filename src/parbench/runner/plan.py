@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from typing import Any, get_args
 
 from parbench import registry
-from parbench.errors import UserError
+from parbench.errors import BadSpec
+from parbench.families import Family
 from parbench.params import did_you_mean
 from parbench.results.schema import Cell
 from parbench.runner.cells import make_cell
 from parbench.runner.spec import SweepSpec
-from parbench.strategies.base import Family
 
 FAMILIES: tuple[str, ...] = get_args(Family)
 FAMILY_PREFIX = "family:"
@@ -86,7 +86,7 @@ def select_strategies(selectors: tuple[str, ...], lenient: bool) -> tuple[list[s
                    else "not registered here (not installed, or not merged yet)")
         if not lenient:
             hint = "" if entry is not None else did_you_mean(selector, [*entries, *FAMILIES])
-            raise UserError(f"strategy {selector!r} is {problem}{hint}; `parbench list` shows them all")
+            raise BadSpec(f"strategy {selector!r} is {problem}{hint}; `parbench list` shows them all")
         notes.append(f"skipped {selector}: {problem}")
     return list(dict.fromkeys(names)), notes
 
@@ -137,7 +137,7 @@ def make_plan(spec: SweepSpec) -> Plan:
     with the spec's seed."""
     names, notes = select_strategies(spec.strategies, spec.lenient)
     if not names:
-        raise UserError("no strategy left to measure: " + ("; ".join(notes) or "the selection is empty"))
+        raise BadSpec("no strategy left to measure: " + ("; ".join(notes) or "the selection is empty"))
     cells: dict[str, Cell] = {}
     axis = interpreter_axis(spec)
     for workload in spec.workloads:

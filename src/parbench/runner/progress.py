@@ -99,3 +99,20 @@ class SweepProgress:
         self.console.print(f"[{self.done:>{len(str(self.total))}}/{self.total}] [{style}]{record.status:<11}[/]"
                            f" {median:>9}  {escape(planned.label())}" + (f"  [dim]{why}[/]" if why else ""),
                            highlight=False, soft_wrap=True)  # a log line: grep finds it whole
+
+
+class QuietProgress:
+    """An Observer that shows nothing (the API's progress=False): it only counts, as SweepProgress does."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.postponed = 0
+
+    def cell_started(self, planned: PlannedCell) -> None:
+        return None
+
+    def cell_postponed(self, planned: PlannedCell, why: str) -> None:
+        self.postponed += 1
+
+    def cell_finished(self, planned: PlannedCell, record: Record) -> None:
+        self.done += 1

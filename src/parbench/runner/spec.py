@@ -40,7 +40,7 @@ from typing import Any
 
 from parbench import registry
 from parbench.cpus import usable_cpus
-from parbench.errors import UserError
+from parbench.errors import BadSpec, UserError
 from parbench.params import did_you_mean, parse_float, parse_int, resolve
 from parbench.runner.cells import check_start_method, check_workers, default_start_method
 from parbench.runner.presets import PRESETS
@@ -60,6 +60,12 @@ class ParamFlag:
     name: str
     values: tuple[str, ...]
     workload: str | None = None
+
+    @classmethod
+    def parse(cls, source: str, name: str, text: str) -> ParamFlag:
+        """`[WORKLOAD=]V,V,...` as given to `source` (e.g. `--sizes array-sum=1e6,1e7`)."""
+        workload, sep, values = text.rpartition("=")
+        return cls(source, name, tuple(values.split(",")), workload.strip() if sep else None)
 
 
 @dataclass(frozen=True)
@@ -107,10 +113,10 @@ class SweepSpec:
 def _names(value: object, where: str) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-        raise UserError(f"{where}: expected a list of names or a comma-separated string, got {value!r}")
+        raise BadSpec(f"{where}: expected a list of names or a comma-separated string, got {value!r}")
     names = tuple(i.strip() for i in items if i.strip())
     if not names:
-        raise UserError(f"{where}: is empty")
+        raise BadSpec(f"{where}: is empty")
     return names
 
 
@@ -128,14 +134,14 @@ def parse_workers(value: object, where: str) -> tuple[int, ...]:
         lo = top if lo_text.strip() == "max" else parse_int(lo_text, where)
         hi = top if hi_text.strip() == "max" else parse_int(hi_text, where)
         if lo > hi:
-            raise UserError(f"{where}: empty range {value!r}")
+            raise BadSpec(f"{where}: empty range {value!r}")
         found = [w for w in (2**i for i in range(hi.bit_length())) if lo <= w <= hi]
         workers = sorted({*found, lo, hi})
     else:
         items = _values(value)
         workers = sorted({len(usable_cpus()) if i == "max" else parse_int(i, where) for i in items})
     if not workers:
-        raise UserError(f"{where}: is empty")
+        raise BadSpec(f"{where}: is empty")
     for w in workers:
         _prefixed(where, check_workers, w)
     return tuple(workers)
@@ -152,7 +158,7 @@ def _bounded_int(lo: int, hi: int) -> Callable[[object, str], int]:
     def check(value: object, where: str) -> int:
         number = parse_int(value, where)
         if not lo <= number <= hi:
-            raise UserError(f"{where}: must be between {lo} and {hi}, got {number}")
+            raise BadSpec(f"{where}: must be between {lo} and {hi}, got {number}")
         return number
     return check
 
@@ -160,27 +166,27 @@ def _bounded_int(lo: int, hi: int) -> Callable[[object, str], int]:
 def _timeout(value: object, where: str) -> float:
     seconds = parse_float(value, where)
     if not 0 < seconds <= MAX_TIMEOUT_S:
-        raise UserError(f"{where}: must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds, got {seconds:g}")
+        raise BadSpec(f"{where}: must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds, got {seconds:g}")
     return seconds
 
 
 def _quiet_wait(value: object, where: str) -> float:
     seconds = parse_float(value, where)
     if not 0 <= seconds <= MAX_TIMEOUT_S:
-        raise UserError(f"{where}: must be between 0 and {MAX_TIMEOUT_S:g} seconds, got {seconds:g}")
+        raise BadSpec(f"{where}: must be between 0 and {MAX_TIMEOUT_S:g} seconds, got {seconds:g}")
     return seconds
 
 
 def _preset_name(value: object, where: str) -> str:
     if value not in PRESETS:
-        raise UserError(f"{where}: unknown preset {value!r}; choose from {', '.join(PRESETS)}"
+        raise BadSpec(f"{where}: unknown preset {value!r}; choose from {', '.join(PRESETS)}"
                         + did_you_mean(str(value), PRESETS))
     return str(value)
 
 
 def _isolation(value: object, where: str) -> str:
     if value not in ISOLATIONS:
-        raise UserError(f"{where}: expected one of {', '.join(ISOLATIONS)}, got {value!r}")
+        raise BadSpec(f"{where}: expected one of {', '.join(ISOLATIONS)}, got {value!r}")
     return str(value)
 
 
@@ -215,12 +221,12 @@ def _prefixed(where: str, check: Callable[..., Any], *args: Any) -> Any:
     try:
         return check(*args)
     except UserError as exc:
-        raise UserError(f"{where}: {exc}") from None
+        raise BadSpec(f"{where}: {exc}") from None
 
 
 def _table(value: object, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise UserError(f"{where}: expected a table, got {value!r}")
+        raise BadSpec(f"{where}: expected a table, got {value!r}")
     return value
 
 
@@ -233,7 +239,7 @@ def _params(value: object, where: str) -> dict[str, dict[str, tuple[Any, ...]]]:
         checked[workload] = {}
         for name, raw in _table(grid, f"{where}.{workload}").items():
             if name not in known:
-                raise UserError(f"{where}.{workload}: unknown key {name!r} (it takes: {', '.join(known)})"
+                raise BadSpec(f"{where}.{workload}: unknown key {name!r} (it takes: {', '.join(known)})"
                                 + did_you_mean(name, known))
             checked[workload][name] = _param_values(known[name], raw, f"{where}.{workload}")
     return checked
@@ -243,7 +249,7 @@ def _param_values(param: Any, raw: object, owner: str) -> tuple[Any, ...]:
     # Param.parse says "<owner>: <name>: what is wrong": the owner carries where the value came from.
     values = tuple(dict.fromkeys(param.parse(v, owner) for v in _values(raw)))
     if not values:
-        raise UserError(f"{owner}: {param.name}: is empty")
+        raise BadSpec(f"{owner}: {param.name}: is empty")
     return values
 
 
@@ -285,7 +291,7 @@ def check_layer(raw: Mapping[str, object], source: str) -> Layer:
     layer: Layer = {}
     for key, value in raw.items():
         if key not in KEYS:
-            raise UserError(f"{source}: unknown key {key!r} (known: {', '.join(KEYS)})" + did_you_mean(key, KEYS))
+            raise BadSpec(f"{source}: unknown key {key!r} (known: {', '.join(KEYS)})" + did_you_mean(key, KEYS))
         layer[key] = KEYS[key](value, f"{source}: {key}")
     return layer
 
@@ -295,11 +301,11 @@ def toml_layer(path: Path) -> Layer:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise BadSpec(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text file") from None
+        raise BadSpec(f"{path}: not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: malformed TOML: {exc}") from None
+        raise BadSpec(f"{path}: malformed TOML: {exc}") from None
     return check_layer(raw, str(path))
 
 
@@ -325,7 +331,7 @@ def _grids(workloads: Sequence[str], params: Mapping[str, Mapping[str, tuple[Any
     grids = {w: dict(params.get(w, {})) for w in workloads}
     for flag in flags:
         if flag.workload is not None and flag.workload not in grids:
-            raise UserError(f"{flag.source}: workload {flag.workload!r} is not in this sweep "
+            raise BadSpec(f"{flag.source}: workload {flag.workload!r} is not in this sweep "
                             f"(it has: {', '.join(workloads)})")
         targets = [flag.workload] if flag.workload else list(grids)
         hits = 0
@@ -335,7 +341,7 @@ def _grids(workloads: Sequence[str], params: Mapping[str, Mapping[str, tuple[Any
                 grids[w][flag.name] = _param_values(known[flag.name], list(flag.values), f"{flag.source}: {w}")
                 hits += 1
         if not hits:
-            raise UserError(f"{flag.source}: no workload in this sweep takes {flag.name!r}")
+            raise BadSpec(f"{flag.source}: no workload in this sweep takes {flag.name!r}")
     return grids
 
 

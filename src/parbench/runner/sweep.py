@@ -22,7 +22,7 @@ from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import psutil
 
@@ -36,7 +36,7 @@ from parbench.runner.affinity import forget_load, least_busy
 from parbench.runner.canary import slowdown
 from parbench.runner.environments import prepare
 from parbench.runner.launch import Launcher, LaunchError, launcher
-from parbench.runner.measure import now_iso
+from parbench.runner.measure import now_iso, result_check
 from parbench.runner.neighbours import CONTAMINATED_VISIT, wait_for_quiet
 from parbench.runner.orphans import remove_dead_scratch, scratch_prefix
 from parbench.runner.plan import PlannedCell
@@ -255,9 +255,9 @@ class Probe:
         return (self.out.read_text(errors="replace") if self.out.exists() else ""), _tail(self.err)
 
 
-def _expected(planned: PlannedCell) -> int | None:
+def _expected(planned: PlannedCell) -> Any:
     try:
-        return registry.get_workload(planned.cell.workload).from_params(planned.cell.params).expected()
+        return result_check(registry.make_workload(planned.cell.workload, planned.cell.params))[0]
     except Exception:
         return None
 

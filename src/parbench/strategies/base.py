@@ -23,12 +23,18 @@ from typing import Any, ClassVar, Literal, Protocol, Self
 import numpy as np
 
 from parbench.errors import StrategyError, WorkerDied
+from parbench.families import Family as Family  # noqa: PLC0414  # re-exported for plugins
 from parbench.interrupts import worker_signals
 from parbench.params import Param
 from parbench.workloads.base import Task, Workload, split_range
 
-# interpreters: several interpreters in one process, each with its own GIL (PEP 684), threads driving them.
-Family = Literal["sequential", "threads", "processes", "distributed", "interpreters"]
+# How a strategy's input reaches its workers: read where it is (threads, shared memory, inherited by fork),
+# copied or pickled on every run, or pickled only when the start method is spawn or forkserver.
+InputTravel = Literal["in-place", "every-run", "when-pickled"]
+# What setup() starts: nothing (workers start per run, or are threads), one process per worker (a pool, a
+# manager), or a local cluster (scheduler, nodes, ranks).
+SetupStarts = Literal["nothing", "workers", "cluster"]
+
 START_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
 PHASES: tuple[str, ...] = ("setup", "spawn", "scatter", "compute", "gather", "teardown")
 
@@ -97,7 +103,7 @@ class Strategy(Protocol):
     def available(cls, start_method: str | None = None) -> str | None: ...
     def __init__(self, ctx: Context) -> None: ...
     def setup(self) -> None: ...
-    def run(self, clock: PhaseClock) -> int: ...
+    def run(self, clock: PhaseClock) -> Any: ...  # the combined result: int for the built-in workloads
     def teardown(self) -> None: ...
     def extra(self) -> dict[str, Any]: ...
 
@@ -113,6 +119,15 @@ class BaseStrategy:
     max_workers: ClassVar[int | None] = None
     # A sweep runs it only when named: a family or a preset asking for "processes" wants working strategies.
     by_name_only: ClassVar[bool] = False
+    # What its costs are made of, for the sweep's estimate (runner.estimate): whether every run starts a process
+    # per worker, how the input reaches the workers, and what setup() starts.
+    processes_per_run: ClassVar[bool] = False
+    input_travel: ClassVar[InputTravel] = "in-place"
+    setup_starts: ClassVar[SetupStarts] = "nothing"
+    # It moves the input as raw int64 (a buffer, not pickles) / carries partials in int64 slots: a workload
+    # whose inputs or results are other Python objects (a function workload's may be) is UNAVAILABLE to it.
+    int64_input: ClassVar[bool] = False
+    int64_partials: ClassVar[bool] = False
     # The parbench extra that installs what it needs (runner.environments builds other interpreters' with it).
     pip_extra: ClassVar[str | None] = None
 
@@ -130,7 +145,7 @@ class BaseStrategy:
     def setup(self) -> None:
         return None
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         raise NotImplementedError
 
     def teardown(self) -> None:
@@ -141,10 +156,13 @@ class BaseStrategy:
 
 
 class ProcessStrategy(BaseStrategy):
-    """A strategy whose workers are processes: the start method applies."""
+    """A strategy whose workers are processes: the start method applies. The cost facts default to a pool's:
+    workers started once in setup, the input pickled to them on every run."""
 
     family: ClassVar[Family] = "processes"
     uses_start_method: ClassVar[bool] = True
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "workers"
 
 
 def preload(module: str) -> None:
@@ -153,10 +171,16 @@ def preload(module: str) -> None:
     importlib.import_module(module)
 
 
-def run_task(workload: Workload, chunk: np.ndarray | None, task: Task) -> int:
+def run_task(workload: Workload, chunk: np.ndarray | None, task: Task) -> Any:
     """One task in a pool or cluster worker. Scattered arrays may arrive unaligned (any byte offset of a
     transport's frames): the kernel copies them then."""
     return workload.kernel(chunk, task)
+
+
+def plain(value: Any) -> Any:
+    """A partial as the workload made it: numpy scalars (some transports hand them back) as Python numbers,
+    anything else (a function workload's floats, arrays, objects) untouched rather than cast to int."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def shutdown_executor(executor: Executor | None, failed: bool) -> None:
@@ -172,7 +196,7 @@ def shutdown_executor(executor: Executor | None, failed: bool) -> None:
     executor.shutdown(wait=is_process_pool or not failed, cancel_futures=True)
 
 
-def compute_share(workload: Workload, window: np.ndarray | None, offset: int, tasks: Sequence[Task]) -> int:
+def compute_share(workload: Workload, window: np.ndarray | None, offset: int, tasks: Sequence[Task]) -> Any:
     """Run `tasks` over `window` (the input from index `offset` on) and combine their partials."""
     return workload.combine(workload.kernel(workload.chunk(window, t, offset), t) for t in tasks)
 

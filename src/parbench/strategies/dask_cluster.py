@@ -20,7 +20,18 @@ from typing import Any, ClassVar
 from parbench.addresses import scheduler_problem
 from parbench.errors import StrategyError
 from parbench.params import Param
-from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, describe_exception, preload, run_task
+from parbench.strategies.base import (
+    BaseStrategy,
+    Context,
+    Family,
+    InputTravel,
+    PhaseClock,
+    SetupStarts,
+    describe_exception,
+    plain,
+    preload,
+    run_task,
+)
 from parbench.strategies.optional import installed
 
 OPTIONS: tuple[Param, ...] = (
@@ -43,6 +54,8 @@ class DaskStrategy(BaseStrategy):
 
     name: ClassVar[str] = "dask"
     pip_extra: ClassVar[str | None] = "dask"
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "cluster"
     family: ClassVar[Family] = "distributed"
     summary: ClassVar[str] = ("dask LocalCluster (1 thread per worker process) or --dask-scheduler: slices "
                               "scattered, kernel mapped")
@@ -110,7 +123,7 @@ class DaskStrategy(BaseStrategy):
                                  for a, w in found if a in picked]}
         return picked
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         ctx, client = self.ctx, self.client
         try:
             clock.mark("scatter")
@@ -127,7 +140,7 @@ class DaskStrategy(BaseStrategy):
             raise
         except Exception as exc:
             raise StrategyError(f"a dask task failed: {describe_exception(exc)}") from exc
-        return ctx.workload.combine(int(p) for p in partials)
+        return ctx.workload.combine(plain(p) for p in partials)
 
     def _wait(self, futures: list[Any]) -> None:
         """Wait for every future; no future finishing for `cluster_timeout` seconds is a StrategyError."""

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from parbench.addresses import host_problem
 from parbench.errors import StrategyError, UserError
 from parbench.params import Param
-from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock
+from parbench.strategies.base import BaseStrategy, Context, Family, InputTravel, PhaseClock, SetupStarts, plain
 from parbench.strategies.dispy_nodes import (
     LocalNode,
     NodeAddress,
@@ -86,7 +86,7 @@ _parbench_workload_module: object = None
 _parbench_prctl: Any = None
 
 
-def _dispy_job(workload: "Workload", chunk: "np.ndarray | None", task: "Task") -> int:  # noqa: UP037
+def _dispy_job(workload: "Workload", chunk: "np.ndarray | None", task: "Task") -> "Any":  # noqa: UP037
     # dispy ships this function as source and runs it on the node: it must stand alone, and its annotations
     # stay strings because the node evaluates the def without parbench's names in scope.
     if _parbench_prctl is not None:
@@ -146,6 +146,8 @@ class DispyStrategy(BaseStrategy):
 
     name: ClassVar[str] = "dispy"
     pip_extra: ClassVar[str | None] = "dispy"
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "cluster"
     family: ClassVar[Family] = "distributed"
     summary: ClassVar[str] = ("dispy JobCluster: a job per task (slice pickled) on dispynode daemons, "
                               "embedded on 127.0.0.1 or --dispy-nodes")
@@ -275,7 +277,7 @@ class DispyStrategy(BaseStrategy):
 
     # -- run: submit a job per task, poll them ----------------------------------------------------------------
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("scatter")  # submit pickles each job's slice; dispy sends it while earlier jobs compute
         pending = {self._submit(task): task for task in self.ctx.tasks()}
         clock.mark("compute")
@@ -329,7 +331,7 @@ class DispyStrategy(BaseStrategy):
 
         return job.status == dispy.DispyJob.Terminated and _PID_RACE in str(job.exception or "")
 
-    def _result(self, job: Any, task: Task) -> int:
+    def _result(self, job: Any, task: Task) -> Any:
         import dispy
 
         where = f"on node {job.ip_addr}" if job.ip_addr else "before reaching a node"
@@ -342,7 +344,7 @@ class DispyStrategy(BaseStrategy):
         self.jobs_done[job.ip_addr] += 1
         if job.start_time and job.end_time:
             self.job_seconds[job.ip_addr] += job.end_time - job.start_time
-        return int(job.result)
+        return plain(job.result)
 
     def _label(self, ip: str) -> str:
         return str(self.addresses.get(ip, ip))

@@ -12,7 +12,17 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from parbench.errors import StrategyError, WorkerDied
-from parbench.strategies.base import BaseStrategy, Family, PhaseClock, describe_exception, preload, run_task
+from parbench.strategies.base import (
+    BaseStrategy,
+    Family,
+    InputTravel,
+    PhaseClock,
+    SetupStarts,
+    describe_exception,
+    plain,
+    preload,
+    run_task,
+)
 from parbench.strategies.optional import installed
 from parbench.strategies.pool_deaths import DeathWatch
 
@@ -22,6 +32,8 @@ class JoblibStrategy(BaseStrategy):
 
     name: ClassVar[str] = "joblib"
     pip_extra: ClassVar[str | None] = "joblib"
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "workers"
     family: ClassVar[Family] = "processes"
     summary: ClassVar[str] = ("joblib Parallel(n_jobs=workers, backend='loky'): loky workers reused, "
                               "large slices memory-mapped")
@@ -50,7 +62,7 @@ class JoblibStrategy(BaseStrategy):
         self.deaths = DeathWatch((getattr(self.executor, "_processes", None) or {}).values())
         self.clean = True
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         from joblib import delayed
 
         clock.mark("compute")  # includes joblib's memory-mapping of the slices: it happens while dispatching
@@ -58,7 +70,7 @@ class JoblibStrategy(BaseStrategy):
         partials = self._call(delayed(run_task)(*item) for item in self.ctx.payload())
         self.clean = True
         clock.mark("gather")
-        return self.ctx.workload.combine(int(p) for p in partials)
+        return self.ctx.workload.combine(plain(p) for p in partials)
 
     def _call(self, calls: Any) -> list[Any]:
         try:

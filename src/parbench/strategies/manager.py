@@ -9,7 +9,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from parbench.interrupts import worker_signals
-from parbench.strategies.base import Crew, PhaseClock, ProcessStrategy, compute_share, window_of
+from parbench.strategies.base import (
+    Crew,
+    InputTravel,
+    PhaseClock,
+    ProcessStrategy,
+    SetupStarts,
+    compute_share,
+    window_of,
+)
 from parbench.workloads.base import Task, Workload
 
 
@@ -22,6 +30,9 @@ class ManagerDict(ProcessStrategy):
     """A Manager server started in setup; a Process per worker per run writes its partial into a dict proxy."""
 
     name: ClassVar[str] = "manager"
+    processes_per_run: ClassVar[bool] = True
+    input_travel: ClassVar[InputTravel] = "when-pickled"
+    setup_starts: ClassVar[SetupStarts] = "workers"  # the manager's server process
     summary: ClassVar[str] = "a Process per worker per run; partials written into a Manager().dict() proxy"
 
     def setup(self) -> None:
@@ -31,7 +42,7 @@ class ManagerDict(ProcessStrategy):
         manager.start(worker_signals)
         self.manager = manager
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("spawn")
         ctx, shares = self.ctx, self.ctx.shares()
         results = self.manager.dict()

@@ -28,7 +28,7 @@ import psutil
 from parbench.errors import StrategyError, UserError, WorkerDied
 from parbench.params import Param
 from parbench.processes import OWNER_ENV, owned_by, scratch_dir
-from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, describe_exit
+from parbench.strategies.base import BaseStrategy, Context, Family, InputTravel, PhaseClock, SetupStarts, describe_exit
 from parbench.strategies.optional import installed
 
 
@@ -84,6 +84,8 @@ class _MpiRanks(BaseStrategy):
     options: ClassVar[tuple[Param, ...]] = OPTIONS
     pickled: ClassVar[bool]
     pip_extra: ClassVar[str | None] = "mpi"
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "cluster"
 
     @classmethod
     def available(cls, start_method: str | None = None) -> str | None:
@@ -182,7 +184,7 @@ class _MpiRanks(BaseStrategy):
             self._pidfd = os.pidfd_open(self.job.pid)
         return self._pidfd
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         assert self.conn is not None
         clock.mark("scatter")
         self.conn.send("run")
@@ -238,6 +240,8 @@ class MpiStrategy(_MpiRanks):
     summary: ClassVar[str] = ("mpi4py ranks under mpiexec (setup), driven by the probe: Scatterv of the slices, "
                               "Reduce of the partials")
     pickled: ClassVar[bool] = False
+    int64_input: ClassVar[bool] = True  # Scatterv of the raw slices
+    int64_partials: ClassVar[bool] = True  # Reduce of an int64
 
 
 class MpiPickleStrategy(_MpiRanks):

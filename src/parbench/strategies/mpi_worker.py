@@ -71,7 +71,7 @@ class Rank:
     def compute(self, window: np.ndarray | None) -> int:
         if not self.mine.tasks:
             return 0
-        return compute_share(self.workload, window, self.mine.lo, self.mine.tasks)
+        return int(compute_share(self.workload, window, self.mine.lo, self.mine.tasks))  # int64 workloads only
 
     def reduce(self, partial: int) -> int | None:
         if self.pickled:

@@ -15,14 +15,14 @@ import numpy as np
 
 from parbench.errors import StrategyError, WorkerDied
 from parbench.params import Param
-from parbench.strategies.base import PhaseClock, ProcessStrategy, describe_exception
+from parbench.strategies.base import PhaseClock, ProcessStrategy, describe_exception, plain
 from parbench.strategies.optional import installed
 from parbench.workloads.base import Task, Workload
 
 _CHUNKSIZE = Param("chunksize", int, 0, "tasks per message to a worker (0: the library's own choice)", minimum=0)
 
 
-def _mpire_task(shared: tuple[Workload, np.ndarray | None], task: Task) -> int:
+def _mpire_task(shared: tuple[Workload, np.ndarray | None], task: Task) -> Any:
     """One task in an mpire worker: its slice is a view of the shared input, no copy."""
     workload, data = shared
     return workload.kernel(workload.chunk(data, task), task)
@@ -55,12 +55,12 @@ class MpireStrategy(ProcessStrategy):
         # Workers start at the first map: start them now, so runs measure the steady state.
         self._map(_noop, list(range(self.ctx.workers)), 1)
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("compute")
         chunksize = int(self.ctx.options.get("chunksize", 0)) or None
         partials = self._map(_mpire_task, self.ctx.tasks(), chunksize)
         clock.mark("gather")
-        return self.ctx.workload.combine(int(p) for p in partials)
+        return self.ctx.workload.combine(plain(p) for p in partials)
 
     def _map(self, func: Any, items: list[Any], chunksize: int | None) -> list[Any]:
         try:

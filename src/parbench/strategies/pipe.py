@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing.connection
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from parbench.strategies.base import Crew, PhaseClock, ProcessStrategy, compute_share, window_of
+from parbench.strategies.base import (
+    Crew,
+    InputTravel,
+    PhaseClock,
+    ProcessStrategy,
+    SetupStarts,
+    compute_share,
+    window_of,
+)
 from parbench.workloads.base import Task, Workload
 
 
 def _pipe_worker(conn: multiprocessing.connection.Connection, workload: Workload, tasks: list[Task],
-                 has_data: bool) -> int:
+                 has_data: bool) -> Any:
     # Raw bytes, no pickle: the copy through the kernel's pipe is the whole transfer cost.
     window = np.frombuffer(conn.recv_bytes(), dtype=np.int64) if has_data else None
     return compute_share(workload, window, tasks[0].lo, tasks)
@@ -23,9 +31,13 @@ class ProcessPipe(ProcessStrategy):
     """The course's Pipe sum: each child receives its slice with recv_bytes and sends its partial back."""
 
     name: ClassVar[str] = "process-pipe"
+    processes_per_run: ClassVar[bool] = True
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "nothing"
     summary: ClassVar[str] = "a Process per worker per run; slice sent down a Pipe (send_bytes), partial sent back"
+    int64_input: ClassVar[bool] = True  # send_bytes of the raw slice
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("spawn")
         ctx, shares = self.ctx, self.ctx.shares()
         with Crew(ctx.mp(), _pipe_worker, [(ctx.workload, tasks, ctx.data is not None) for tasks in shares]) as crew:

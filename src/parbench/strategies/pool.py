@@ -48,7 +48,7 @@ class PoolMap(_Mapped):
         # Pool.map never returns if a worker dies mid-task: keep the originals to notice that.
         self.members = list(pool._pool)  # private, but the only handle on the workers
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("compute")
         pending = self.pool.starmap_async(run_task, self.ctx.payload(), self.chunksize() or None)
         while not pending.ready():
@@ -91,7 +91,7 @@ class ProcessPoolExecutorStrategy(_Mapped):
         self.members = list(self.executor._processes.values())  # private, but the only handle: names the dead
         self.clean = True
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("compute")
         self.clean = False
         try:

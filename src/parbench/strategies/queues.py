@@ -7,7 +7,15 @@ import queue
 from typing import Any, ClassVar
 
 from parbench.errors import StrategyError
-from parbench.strategies.base import Crew, PhaseClock, ProcessStrategy, compute_share, window_of
+from parbench.strategies.base import (
+    Crew,
+    InputTravel,
+    PhaseClock,
+    ProcessStrategy,
+    SetupStarts,
+    compute_share,
+    window_of,
+)
 from parbench.workloads.base import Workload
 
 # The partials are on their way once every worker reported; this only bounds a lost message.
@@ -23,9 +31,12 @@ class ProcessQueue(ProcessStrategy):
     """The course's Queue exchange: put each share on an inbox queue, get the partials from an outbox."""
 
     name: ClassVar[str] = "process-queue"
+    processes_per_run: ClassVar[bool] = True
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "nothing"
     summary: ClassVar[str] = "a Process per worker per run; slices and partials pickled through two mp.Queues"
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("spawn")
         ctx, shares = self.ctx, self.ctx.shares()
         mp = ctx.mp()

@@ -28,7 +28,17 @@ import psutil
 from parbench.errors import StrategyError, UserError, WorkerDied
 from parbench.params import Param
 from parbench.processes import OWNER_ENV, alive, environment, owned_by, scratch_dir
-from parbench.strategies.base import BaseStrategy, Context, Family, PhaseClock, describe_exception, preload
+from parbench.strategies.base import (
+    BaseStrategy,
+    Context,
+    Family,
+    InputTravel,
+    PhaseClock,
+    SetupStarts,
+    describe_exception,
+    plain,
+    preload,
+)
 from parbench.strategies.optional import installed
 from parbench.workloads.base import Task, Workload
 
@@ -72,7 +82,7 @@ def _process_token() -> str:
     return secrets.token_hex(32)
 
 
-def _ray_task(workload: Workload, data: np.ndarray | None, task: Task) -> int:
+def _ray_task(workload: Workload, data: np.ndarray | None, task: Task) -> Any:
     """One task in a Ray worker; `data` is the whole input, resolved from the object store (zero-copy)."""
     return workload.kernel(workload.chunk(data, task), task)
 
@@ -82,6 +92,8 @@ class RayStrategy(BaseStrategy):
 
     name: ClassVar[str] = "ray"
     pip_extra: ClassVar[str | None] = "ray"
+    input_travel: ClassVar[InputTravel] = "every-run"
+    setup_starts: ClassVar[SetupStarts] = "cluster"
     family: ClassVar[Family] = "distributed"
     summary: ClassVar[str] = ("ray.init(num_cpus=workers) or --ray-address: input ray.put once per run, a task "
                               "per slice")
@@ -172,7 +184,7 @@ class RayStrategy(BaseStrategy):
         self.info = {"mode": "remote", "address": "{}:{}".format(*self.address), "cluster_cpus": cpus,
                      "nodes": len(ray.nodes())}
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         ray, ctx = _ray(), self.ctx
         clock.mark("scatter")
         data = ctx.data if ctx.data is None else ray.put(ctx.data)
@@ -180,7 +192,7 @@ class RayStrategy(BaseStrategy):
         pending = [self.remote.remote(ctx.workload, data, task) for task in ctx.tasks()]
         self._wait(pending)
         clock.mark("gather")
-        return ctx.workload.combine(int(p) for p in self._get(pending))
+        return ctx.workload.combine(plain(p) for p in self._get(pending))
 
     def _wait(self, refs: list[Any]) -> None:
         """Wait for every task; none finishing for `cluster_timeout` seconds is a StrategyError."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from parbench.strategies.base import BaseStrategy, Family, PhaseClock, compute_share
 
@@ -15,7 +15,7 @@ class Sequential(BaseStrategy):
     summary: ClassVar[str] = "one process, one thread: the baseline of every speedup"
     max_workers: ClassVar[int | None] = 1
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("compute")
         workload = self.ctx.workload
         return compute_share(workload, self.ctx.data, 0, workload.tasks(1))

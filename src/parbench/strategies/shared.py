@@ -18,7 +18,7 @@ import numpy as np
 
 from parbench.errors import Unavailable
 from parbench.segments import SHM_DIR, segment_name
-from parbench.strategies.base import Crew, PhaseClock, ProcessStrategy, compute_share
+from parbench.strategies.base import Crew, InputTravel, PhaseClock, ProcessStrategy, SetupStarts, compute_share
 from parbench.workloads.base import Task, Workload
 
 _INT64 = np.dtype(np.int64)
@@ -37,7 +37,13 @@ def _shm_unavailable() -> str | None:
 class _SharedInput(ProcessStrategy):
     """Per run: a Process per worker, the crew reads in place and fills `slots`; the gather sums them."""
 
-    def run(self, clock: PhaseClock) -> int:
+    processes_per_run: ClassVar[bool] = True
+    input_travel: ClassVar[InputTravel] = "in-place"
+    setup_starts: ClassVar[SetupStarts] = "nothing"
+    int64_input: ClassVar[bool] = True  # the input lives in an int64 segment
+    int64_partials: ClassVar[bool] = True  # and the partials in int64 slots
+
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("spawn")
         shares = self.ctx.shares()
         self.reset_slots()  # a worker that never writes its slot must not pass off an earlier run's partial

@@ -24,12 +24,13 @@ import time
 from typing import Any, ClassVar
 
 from parbench.errors import StrategyError, Unavailable
-from parbench.strategies.base import BaseStrategy, Family, PhaseClock
+from parbench.strategies.base import BaseStrategy, Family, InputTravel, PhaseClock, SetupStarts
 from parbench.workloads import portable
 from parbench.workloads.base import Task, Workload
 
 NO_NUMPY = ("numpy cannot load in a subinterpreter with its own GIL (its extension module does not support "
-            "several interpreters): only the python kernel runs under subinterpreters")
+            "several interpreters): only kernels in plain Python (array-sum's python kernel, delayed-square) run "
+            "under subinterpreters")
 # Runs in each interpreter, per run: every task's portable function, its partial into the worker's slots.
 RUN = "for _i, (_f, _view, _args) in enumerate(calls):\n    out[_i] = globals()[_f](_view, *_args)\n"
 
@@ -54,8 +55,12 @@ class Subinterpreters(BaseStrategy):
     family: ClassVar[Family] = "interpreters"
     summary: ClassVar[str] = ("an isolated interpreter (own GIL) per worker in one process, a thread driving each; "
                               "python kernel only (numpy cannot load there)")
-    starts_processes: ClassVar[bool] = False  # one process: interpreters and threads only
-    copies_input: ClassVar[bool] = False  # each interpreter reads its slice through a shared memoryview
+    # One process: setup creates interpreters (no process start), each reads its slice through a shared memoryview
+    # (no copy) of the int64 input and writes its partials into int64 slots.
+    input_travel: ClassVar[InputTravel] = "in-place"
+    setup_starts: ClassVar[SetupStarts] = "nothing"
+    int64_input: ClassVar[bool] = True
+    int64_partials: ClassVar[bool] = True
 
     @classmethod
     def available(cls, start_method: str | None = None) -> str | None:
@@ -112,7 +117,7 @@ class Subinterpreters(BaseStrategy):
             slots.append(out)
         return slots
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("scatter")
         slots = self._scatter()
         errors: list[str] = []

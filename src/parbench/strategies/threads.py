@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from parbench.errors import StrategyError
 from parbench.strategies.base import (
@@ -27,7 +27,7 @@ class Threads(BaseStrategy):
     family: ClassVar[Family] = "threads"
     summary: ClassVar[str] = "a threading.Thread per worker per run; shared memory for free, but one GIL"
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("spawn")
         ctx, shares = self.ctx, self.ctx.shares()
         partials: list[int] = [0] * len(shares)
@@ -73,7 +73,7 @@ class ThreadPool(BaseStrategy):
         list(self.executor.map(lambda _: barrier.wait(), range(self.ctx.workers)))
         self.clean = True
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("compute")
         self.clean = False
         try:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from parbench.params import Param
-from parbench.strategies.base import Crew, PhaseClock, ProcessStrategy, window_of
+from parbench.strategies.base import Crew, InputTravel, PhaseClock, ProcessStrategy, SetupStarts, window_of
 from parbench.workloads.base import Task, Workload
 
 
@@ -34,13 +34,17 @@ class ValueLock(ProcessStrategy):
     """A Process per worker per run (slice passed as an argument), partials added to a Value under a Lock."""
 
     name: ClassVar[str] = "value-lock"
+    processes_per_run: ClassVar[bool] = True
+    input_travel: ClassVar[InputTravel] = "when-pickled"
+    setup_starts: ClassVar[SetupStarts] = "nothing"
     summary: ClassVar[str] = "a Process per worker per run; partials added into one mp.Value under an mp.Lock"
     options: ClassVar[tuple[Param, ...]] = (
         Param("batch", int, 0, "items per shared update (0: one update per task)", minimum=0),
     )
     locked: ClassVar[bool] = True
+    int64_partials: ClassVar[bool] = True  # added into an mp.Value("q")
 
-    def run(self, clock: PhaseClock) -> int:
+    def run(self, clock: PhaseClock) -> Any:
         clock.mark("spawn")
         ctx, shares = self.ctx, self.ctx.shares()
         mp = ctx.mp()

@@ -8,7 +8,7 @@ from typing import ClassVar, Self
 
 import numpy as np
 
-from parbench.errors import UserError
+from parbench.errors import BadValue
 from parbench.params import Param, resolve
 from parbench.workloads.base import BaseWorkload, Task, split_range
 from parbench.workloads.portable import sum_loop
@@ -57,7 +57,7 @@ class ArraySum(BaseWorkload):
 
     def kernel(self, chunk: np.ndarray | None, task: Task) -> int:
         if chunk is None:
-            raise UserError("array-sum needs its input array")
+            raise BadValue("array-sum needs its input array")
         if self.kernel_kind == "numpy":
             return int(chunk.sum())
         # memoryview needs aligned, contiguous data; a transport that delivers otherwise (dask hands arrays

@@ -39,6 +39,17 @@ def split_range(size: int, parts: int) -> list[Task]:
     return [Task(i, bounds[i], bounds[i + 1]) for i in range(parts)]
 
 
+@dataclass(frozen=True)
+class Work:
+    """What the sweep's estimate (runner.estimate) needs of a workload point: how many items, and what one
+    costs: a `python` loop step (holds the GIL), 8 bytes of `numpy` reading (memory-bound), or a `sleep` of
+    `sleep_s` (no CPU)."""
+
+    items: int
+    kernel: str = "python"
+    sleep_s: float = 0.0
+
+
 class Workload(Protocol):
     """What a strategy needs from a workload."""
 
@@ -52,9 +63,10 @@ class Workload(Protocol):
     def make_input(self) -> np.ndarray | None: ...
     def tasks(self, workers: int) -> list[Task]: ...
     def chunk(self, data: np.ndarray | None, task: Task, offset: int = 0) -> np.ndarray | None: ...
-    def kernel(self, chunk: np.ndarray | None, task: Task) -> int: ...
-    def combine(self, partials: Iterable[int]) -> int: ...
-    def expected(self) -> int: ...
+    # int for the built-ins; a workload with `matches(result, expected)` may return any picklable value.
+    def kernel(self, chunk: np.ndarray | None, task: Task) -> Any: ...
+    def combine(self, partials: Iterable[Any]) -> Any: ...
+    def expected(self) -> Any: ...
     def bytes_touched(self) -> int: ...
 
 
@@ -84,6 +96,11 @@ class BaseWorkload:
 
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    def work(self) -> Work:
+        """The point's work, for the estimate: `size` items of its `kernel` (python when it has none)."""
+        params = self.params()
+        return Work(int(params.get("size", 1)), str(params.get("kernel", "python")))
 
     def chunk(self, data: np.ndarray | None, task: Task, offset: int = 0) -> np.ndarray | None:
         """The slice of `data` that `task` reads; `offset` is the index of data[0] in the full input."""

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from parbench.params import Param
-from parbench.workloads.base import BaseWorkload, Task
+from parbench.workloads.base import BaseWorkload, Task, Work
 from parbench.workloads.portable import sleep_squares
 
 # A day per item is never what anyone meant.
@@ -35,6 +35,9 @@ class DelayedSquare(BaseWorkload):
     def tasks(self, workers: int) -> list[Task]:
         # One task per item, as the course maps delayed_square over the data: pools balance them.
         return [Task(x, x, x + 1) for x in range(self.size)]
+
+    def work(self) -> Work:
+        return Work(self.size, "sleep", self.delay)
 
     def cpu_bound(self) -> bool:
         return not self.delay  # sleeping is waiting, not computing

@@ -1,4 +1,7 @@
-"""A third-party plugin as a user would write one: a workload, a strategy, and a fault-injecting workload."""
+"""Plugins that go wrong on purpose, for the test suite: a fault-injecting workload and broken strategies.
+
+The plugin a user would write, complete and documented, is examples/plugin (installed beside this one).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from parbench.workloads import BaseWorkload, Task, split_range
 
 @dataclass(frozen=True)
 class Triangle(BaseWorkload):
-    """sum(range(size)) with no input array."""
+    """sum(range(size)) with no input array: the base of Faulty (not an entry point of its own)."""
 
     name: ClassVar[str] = "triangle"
     summary: ClassVar[str] = "sum(range(size)), no input array"
@@ -76,19 +79,6 @@ class Faulty(Triangle):
         result = super().kernel(chunk, task)
         _mark(f"done-{task.index}")
         return result
-
-
-class Reversed(BaseStrategy):
-    """The tasks one after the other in reverse order: the smallest strategy a third party could write."""
-
-    name: ClassVar[str] = "reversed"
-    family: ClassVar[Family] = "sequential"
-    summary: ClassVar[str] = "tasks in reverse order, one process"
-
-    def run(self, clock: PhaseClock) -> int:
-        clock.mark("compute")
-        workload, data = self.ctx.workload, self.ctx.data
-        return workload.combine(workload.kernel(workload.chunk(data, t), t) for t in reversed(self.ctx.tasks()))
 
 
 class Bare:

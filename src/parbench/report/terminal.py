@@ -18,8 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from parbench.analysis.physics import SUSPECT
-from parbench.analysis.scaling import at_top_workers, cell_label, family_rank, leader, point_of
+from parbench.analysis.scaling import at_top_workers, leader, point_of
 from parbench.analysis.trust import Trust
+from parbench.report.style import ordered
 from parbench.results.schema import Cell
 from parbench.units import fmt_count, fmt_duration
 
@@ -81,7 +82,7 @@ def speedup_table(summary: pd.DataFrame) -> Table:
     table.add_column("strategy")
     for label in labels.values():
         table.add_column(label, justify="right")
-    order = at_top.assign(_f=family_rank(at_top["family"])).sort_values(["_f", "strategy"])
+    order = ordered(at_top, "start_method")  # the report's order: its tables and legends read the same
     for (strategy, method), group in order.groupby(["strategy", "start_method"], sort=False, dropna=False):
         by_point = {point_of(r["key"]): _entry(r) for _, r in group.iterrows()}
         table.add_row(_row_label(str(strategy), method, methods), *(by_point.get(p, "") for p in labels))
@@ -97,18 +98,13 @@ def best_table(summary: pd.DataFrame) -> Table:
     points = summary["key"].map(point_of)
     for pid, label in _points(summary).items():
         found = leader(summary[points == pid])
-        name, best = label.replace("\n", " "), found.best
-        if best is None:
-            table.add_row(name, "sequential" if found.sequential else "[red]no trusted cell[/]", "", "", "")
+        name, shown = label.replace("\n", " "), found.shown()
+        who = found.text()
+        if shown is None:
+            table.add_row(name, who if found.sequential else f"[red]{who}[/]", "", "", "")
             continue
-        rival = found.runner_up
-        who = (f"{cell_label(best)} (no baseline)" if not pd.notna(best["speedup"])
-               else f"sequential (closest: {cell_label(rival)})" if found.sequential and rival is not None
-               else "sequential" if found.sequential
-               else cell_label(best) if found.clear or rival is None
-               else f"none clearly: {cell_label(best)} ~ {cell_label(rival)}")
-        shown = rival if found.sequential and rival is not None else best
-        table.add_row(name, who, _ci(shown), fmt_duration(shown["median_ns"]), fmt_duration(shown["baseline_ns"]))
+        table.add_row(name, escape(who), _ci(shown), fmt_duration(shown["median_ns"]),
+                      fmt_duration(shown["baseline_ns"]))
     return table
 
 

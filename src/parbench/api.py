@@ -79,7 +79,7 @@ def sweep(*, preset: str | None = None, config: PathLike | None = None, workload
     """Plan, measure and analyse a sweep, as `parbench sweep` does, and return the finished Run (its
     report.html written). `preset`, then `config` (a TOML file), then these arguments; `more` takes any other
     sweep key (repeat, warmup, timeout, seed, isolation, start_methods, quiet_wait, kernels, delay, params,
-    options). Ctrl-C keeps the finished cells: `resume(path)` completes the run."""
+    options; pythons, gil and envs: the interpreter axis, README "Beyond the GIL"). Ctrl-C keeps the finished cells: `resume(path)` completes the run."""
     from parbench.runner import lifecycle
 
     spec = _spec(preset, config, workloads, strategies, workers, sizes, rounds, more)
@@ -113,7 +113,8 @@ def _measured(pending: Any, progress: bool) -> Run:
 
 
 # Keys taken as a TOML file's (params: {workload: {parameter: [values]}}; options: {strategy: {option: value}}).
-SPEC_KEYS = ("repeat", "warmup", "timeout", "seed", "isolation", "quiet_wait", "start_methods", "params", "options")
+SPEC_KEYS = ("repeat", "warmup", "timeout", "seed", "isolation", "quiet_wait", "start_methods", "params", "options",
+             "pythons", "gil", "envs")
 PARAM_KEYS = {"sizes": "size", "kernels": "kernel", "delay": "delay"}
 
 

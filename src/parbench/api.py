@@ -79,7 +79,8 @@ def sweep(*, preset: str | None = None, config: PathLike | None = None, workload
     """Plan, measure and analyse a sweep, as `parbench sweep` does, and return the finished Run (its
     report.html written). `preset`, then `config` (a TOML file), then these arguments; `more` takes any other
     sweep key (repeat, warmup, timeout, seed, isolation, start_methods, quiet_wait, kernels, delay, params,
-    options; pythons, gil and envs: the interpreter axis, README "Beyond the GIL"). Ctrl-C keeps the finished cells: `resume(path)` completes the run."""
+    options; pythons, gil and envs: the interpreter axis, README "Beyond the GIL"). Ctrl-C keeps the finished
+    cells: `resume(path)` completes the run."""
     from parbench.runner import lifecycle
 
     spec = _spec(preset, config, workloads, strategies, workers, sizes, rounds, more)

@@ -19,6 +19,12 @@ SCHEMA_VERSION history (bump on any change a reader must know about; say how to 
       None (the running interpreter), so cells of older runs keep their keys. Record.interpreter: what the probe
       ran under (path, version, implementation, free_threaded build, gil_start/gil_end: sys._is_gil_enabled()
       at the start and the end of the cell; see results.interpreter). Migration from 2: the defaults (None).
+      Also in 3: Sample.result and Record.expected hold any JSON value, not only an int. A function workload's
+      (parbench.function_workload; its cells' params carry `function`, the hash of the definition shipped in
+      $PARBENCH_FUNCTIONS) result is recorded as its JSON value, or as its repr cut to 80 characters when it has
+      none, and is `ok` when == the expected one or within the workload's rtol. Built-in and plugin workloads
+      still record exact ints. Migration: none (older records hold ints, JSON values); readers must not assume
+      an int.
 
 Status: OK (every result exact), WRONG (a result differed from the expected one), TIMEOUT (the sweep driver
 killed the probe at --timeout), CRASHED (the probe or one of its workers died: killed, or exited without a

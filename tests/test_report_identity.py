@@ -17,8 +17,8 @@ import pytest
 from rich.console import Console
 
 from conftest import ROOT
-from parbench import tables
 from parbench.analysis.scaling import SIZE, fits, size_text
+from parbench.report import terminal as tables
 from parbench.report.html import render
 from parbench.report.model import Report, build
 from parbench.report.style import KNOWN, series_styles, strategy_style

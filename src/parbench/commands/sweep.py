@@ -8,9 +8,7 @@ how to --resume.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -21,16 +19,18 @@ from parbench.interrupts import Interrupted
 from parbench.results.store import RunStore
 from parbench.runner import lifecycle
 from parbench.runner.estimate import total_estimate
-from parbench.runner.plan import PlannedCell
+from parbench.runner.plan import describe_visits
 from parbench.runner.presets import PRESETS
-from parbench.runner.spec import ISOLATIONS, ParamFlag, SweepSpec, build_spec
+from parbench.runner.spec import KEY_HELP, ParamFlag, SweepSpec, build_spec
 from parbench.units import fmt_duration, fmt_minutes
 
 NAME = "sweep"
 HELP = "measure workloads x sizes x strategies x workers, each cell in a fresh pinned process; resumable"
-SPEC_FLAGS = ("workloads", "strategies", "workers", "start_methods", "repeat", "warmup", "rounds", "timeout",
-              "seed", "isolation", "quiet_wait", "pythons", "gil", "envs")
-PARAM_FLAGS = (("sizes", "size"), ("kernels", "kernel"), ("delay", "delay"))
+WHAT = ("workloads", "strategies", "workers", "start-methods", "pythons", "gil")
+HOW = ("repeat", "warmup", "rounds", "timeout", "quiet-wait", "seed", "isolation")
+SPEC_FLAGS = tuple(key.replace("-", "_") for key in (*WHAT, *HOW, "envs"))
+PARAM_FLAGS = (("sizes", "size", "sizes (1e6, 10_000_000)"), ("kernels", "kernel", "array-sum kernels: python, numpy"),
+               ("delay", "delay", "delayed-square seconds per item"))
 DEFAULT_RESULTS = Path("results")
 
 
@@ -38,42 +38,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("what to measure (a preset, then --config, then these flags)")
     what.add_argument("--preset", help=f"built-in sweep: {', '.join(PRESETS)} (default: default)")
     what.add_argument("--config", type=Path, metavar="FILE", help="a sweep TOML file (see README: Sweeps)")
-    what.add_argument("--workloads", help="comma-separated workload names")
-    what.add_argument("--strategies", help="comma-separated strategy names or families: processes, "
-                                           "distributed, family:threads (threads alone is the strategy)")
-    what.add_argument("--sizes", action="append", metavar="[WORKLOAD=]N,...",
-                      help="sizes (1e6, 10_000_000); WORKLOAD= sets one workload's; repeatable")
-    what.add_argument("--workers", help="1,2,4 or 1..max (powers of two up to the usable CPUs, and that count)")
-    what.add_argument("--start-methods", dest="start_methods",
-                      help="fork, spawn, forkserver or default; comma-separated")
-    what.add_argument("--kernels", action="append", metavar="[WORKLOAD=]K,...", help="array-sum kernels: python, numpy")
-    what.add_argument("--delay", action="append", metavar="[WORKLOAD=]S,...", help="delayed-square seconds per item")
-    what.add_argument("--pythons", help="interpreters, comma-separated: versions (3.11, 3.13, 3.13t: found on PATH, "
-                      "under pyenv or uv) or paths (default: the running one); see README: Beyond the GIL")
-    what.add_argument("--gil", help="on free-threaded builds: on, off or on,off (PYTHON_GIL=1/0 for the probe)")
+    how = parser.add_argument_group("how to measure")
+    for group, keys in ((what, WHAT), (how, HOW)):
+        for key in keys:
+            text, metavar = KEY_HELP[key]
+            group.add_argument(f"--{key}", dest=key.replace("-", "_"), metavar=metavar, help=text)
+    for flag, _, text in PARAM_FLAGS:
+        what.add_argument(f"--{flag}", action="append", metavar="[WORKLOAD=]V,...",
+                          help=f"{text}; WORKLOAD= sets one workload's; repeatable")
     what.add_argument("--param", action="append", type=key_value, default=[], metavar="KEY=V,...",
                       help="any other workload parameter, to every workload that takes it; repeatable")
-    how = parser.add_argument_group("how to measure")
-    how.add_argument("--repeat", help="timed repeats per visit of a cell")
-    how.add_argument("--warmup", help="untimed (but checked) repeats before them, per visit")
-    how.add_argument("--rounds", help="visits per cell, each in its own probe, spread over the run (so a burst "
-                                      "of load on the machine lands on one visit, not on every repeat)")
-    how.add_argument("--timeout", help="seconds a cell may take before its probe is killed (TIMEOUT)")
-    how.add_argument("--quiet-wait", dest="quiet_wait", metavar="SECONDS",
-                     help="before each visit, wait up to SECONDS until its CPUs are idle (other tenants' load "
-                          "under 10%%); the wait is recorded per visit (default: 0, never wait)")
-    how.add_argument("--seed", help="seed of the shuffled cell order (default: random, recorded)")
-    how.add_argument("--isolation", choices=ISOLATIONS, help="fork (default): each probe forked from a probe server "
-                     "with parbench loaded; exec: a new interpreter per cell (slower; new memory layout each time)")
     where = parser.add_argument_group("where")
     where.add_argument("--results", type=_folder, help="results folder (default: results)")
-    where.add_argument("--envs", metavar="DIR", help="where each interpreter's environment is built and reused "
-                       "(default: ~/.cache/parbench/envs)")
+    where.add_argument("--envs", metavar="DIR", help=KEY_HELP["envs"][0])
     where.add_argument("--run-id", help="name of the run folder (default: the date and time, YYYYmmdd-HHMMSS)")
     where.add_argument("--resume", metavar="RUN", help="measure the cells a run is missing (its spec is kept): its id "
                                                      "in the results folder, or the path of its folder")
-    where.add_argument("--dry-run", action="store_true",
-                       help="print the planned cells and an estimate; measure nothing")
+    where.add_argument("--dry-run", action="store_true", help="print the planned cells and an estimate only")
     add_function_flags(parser)
 
 
@@ -89,24 +70,18 @@ def _results(args: argparse.Namespace) -> Path:
 
 
 def _resume_target(args: argparse.Namespace) -> RunStore:
-    """The run --resume names: an id (in --results) or a run folder's path."""
-    given = str(args.resume)
-    given_flags = [f"--{f.replace('_', '-')}" for f in (*SPEC_FLAGS, "preset", "config", "run_id") if getattr(args, f)]
-    given_flags += [f"--{attr}" for attr, _ in PARAM_FLAGS if getattr(args, attr)] + (["--param"] if args.param else [])
-    given_flags += ["--function"] if args.function else []
-    if given_flags or args.dry_run:
-        raise UserError(f"--resume continues a run with its own spec: drop {', '.join(given_flags or ['--dry-run'])}")
-    if "/" not in given and os.sep not in given:
-        return RunStore.existing(_results(args), given)
-    path = Path(given)
-    if args.results is not None and path.parent.resolve() != args.results.resolve():
-        raise UserError(f"--resume {given} is not in --results {args.results}: give one of them")
-    return RunStore.existing(path.parent, path.name)
+    """The run --resume names: an id (in --results) or a run folder's path; no spec flag goes with it."""
+    given = [f"--{f.replace('_', '-')}" for f in (*SPEC_FLAGS, "preset", "config", "run_id", "function")
+             if getattr(args, f)]
+    given += [f"--{flag}" for flag, _, _ in PARAM_FLAGS if getattr(args, flag)] + (["--param"] if args.param else [])
+    if given or args.dry_run:
+        raise UserError(f"--resume continues a run with its own spec: drop {', '.join(given or ['--dry-run'])}")
+    return lifecycle.resume_store(str(args.resume), args.results, DEFAULT_RESULTS)
 
 
 def _spec(args: argparse.Namespace) -> SweepSpec:
     flags = [ParamFlag.parse(f"--{attr}", name, text)
-             for attr, name in PARAM_FLAGS for text in getattr(args, attr) or []]
+             for attr, name, _ in PARAM_FLAGS for text in getattr(args, attr) or []]
     flags += [ParamFlag(f"--param {key}", key, tuple(values.split(","))) for key, values in args.param]
     values = {flag.replace("_", "-"): getattr(args, flag) for flag in SPEC_FLAGS}
     function = function_from(args)  # its name joins --workloads (or is the only workload)
@@ -124,19 +99,14 @@ def _print_plan(spec: SweepSpec) -> None:
     for note in plan.notes:
         print(f"note: {note}")
     baselines = sum(1 for c in plan.cells if c.cell.strategy == "sequential" and c.visit == 0)
-    print(f"{_size(plan.cells, spec.rounds)} ({baselines} sequential baselines), repeat {spec.repeat}, "
+    print(f"{describe_visits(plan.cells, spec.rounds)} ({baselines} sequential baselines), repeat {spec.repeat}, "
           f"warmup {spec.warmup}, seed {spec.seed}: estimated {fmt_minutes(total_estimate(plan.cells, estimates))}")
-
-
-def _size(visits: Sequence[PlannedCell], rounds: int) -> str:
-    """'92 cells' or, with rounds, '92 cells x 2 rounds = 184 visits' (a visit is one probe)."""
-    cells = len({v.cell.key() for v in visits})
-    return f"{cells} cells" if rounds == 1 else f"{cells} cells x {rounds} rounds = {len(visits)} visits"
 
 
 def _start(args: argparse.Namespace, console: Console) -> lifecycle.Pending:
     planned = lifecycle.plan_run(_spec(args), _results(args), args.run_id)
-    console.print(f"parbench sweep: {_size(planned.visits, planned.spec.rounds)}; calibrating this machine ...")
+    size = describe_visits(planned.visits, planned.spec.rounds)
+    console.print(f"parbench sweep: {size}; calibrating this machine ...")
     pending = lifecycle.start(planned)
     for note in planned.plan.notes:
         console.print(f"[yellow]note:[/] {note}")

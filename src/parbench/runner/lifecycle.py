@@ -8,6 +8,7 @@ interruption (Interrupted) keeps every finished cell and leaves a run that `resu
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
@@ -145,6 +146,16 @@ def _environment() -> dict[str, Any]:
     from parbench.results.environment import collect
 
     return collect()
+
+
+def resume_store(given: str, results: Path | None, default: Path) -> RunStore:
+    """The run to resume: an id in the results folder (`results`, else `default`) or a run folder's path."""
+    if "/" not in given and os.sep not in given:
+        return RunStore.existing(results if results is not None else default, given)
+    path = Path(given)
+    if results is not None and path.parent.resolve() != results.resolve():
+        raise RunFolderError(f"--resume {given} is not in --results {results}: give one of them")
+    return RunStore.existing(path.parent, path.name)
 
 
 def resume(store: RunStore, command: Sequence[str] | None = None) -> Pending:

@@ -8,7 +8,7 @@ the machine (heat, other tenants) spreads over every strategy instead of biasing
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, get_args
 
@@ -159,3 +159,9 @@ def make_plan(spec: SweepSpec) -> Plan:
         shuffle(round_)
         visits += round_
     return Plan(tuple(visits), tuple(notes))
+
+
+def describe_visits(visits: Sequence[PlannedCell], rounds: int) -> str:
+    """'92 cells' or, with rounds, '92 cells x 2 rounds = 184 visits' (a visit is one probe)."""
+    cells = len({v.cell.key() for v in visits})
+    return f"{cells} cells" if rounds == 1 else f"{cells} cells x {rounds} rounds = {len(visits)} visits"

@@ -283,6 +283,29 @@ KEYS: dict[str, Callable[[object, str], Any]] = {
     "options": _options,
 }
 
+# What each key means, said once for the TOML file and for `parbench sweep`'s flags (named alike: --quiet-wait);
+# the metavar when the flag takes something other than a comma-separated list.
+KEY_HELP: dict[str, tuple[str, str | None]] = {
+    "workloads": ("comma-separated workload names", None),
+    "strategies": ("comma-separated strategy names or families: processes, distributed, family:threads (threads "
+                   "alone is the strategy)", None),
+    "workers": ("1,2,4 or 1..max (powers of two up to the usable CPUs, and that count)", None),
+    "start-methods": ("fork, spawn, forkserver or default; comma-separated", None),
+    "pythons": ("interpreters, comma-separated: versions (3.11, 3.13, 3.13t: found on PATH, under pyenv or uv) or "
+                "paths (default: the running one); see README: Beyond the GIL", None),
+    "gil": ("on free-threaded builds: on, off or on,off (PYTHON_GIL=1/0 for the probe)", None),
+    "repeat": ("timed repeats per visit of a cell", None),
+    "warmup": ("untimed (but checked) repeats before them, per visit", None),
+    "rounds": ("visits per cell, each in its own probe, spread over the run (so a burst of load on the machine "
+               "lands on one visit, not on every repeat)", None),
+    "timeout": ("seconds a cell may take before its probe is killed (TIMEOUT)", "SECONDS"),
+    "quiet-wait": ("before each visit, wait up to SECONDS until its CPUs are idle (other tenants' load under 10%%); "
+                   "the wait is recorded per visit (default: 0, never wait)", "SECONDS"),
+    "seed": ("seed of the shuffled cell order (default: random, recorded)", None),
+    "isolation": (f"{' or '.join(ISOLATIONS)}: each probe forked from a probe server with parbench loaded "
+                  "(default), or a new interpreter per cell (slower; a new memory layout each time)", None),
+    "envs": ("where each interpreter's environment is built and reused (default: ~/.cache/parbench/envs)", "DIR"),
+}
 
 # --- layers --------------------------------------------------------------------------------------------------
 

@@ -65,8 +65,9 @@ def _is_worker(proc: psutil.Process) -> bool:
 
 def _start_hanging_run(env: dict[str, str], strategy: str,
                        markers: Path) -> tuple[subprocess.Popen[str], list[psutil.Process]]:
-    """A `run` whose task-1 worker hangs, with its worker processes: returned once both workers are up, task 0
-    has finished and task 1 has begun its hang (the faulty workload marks both in `markers`)."""
+    """A `run` whose task-1 worker hangs, with its worker processes: returned once task 0 has finished and task 1
+    has begun its hang (the faulty workload marks both in `markers`). A per-run worker of task 0 may already be
+    joined and gone by then (shared memory), so the workers are those still there, the hanging one among them."""
     proc = subprocess.Popen([sys.executable, "-m", "parbench", "run", "--workload", "faulty", "--param", "mode=hang",
                              "--strategy", strategy, "--workers", "2", "--repeat", "1", "--warmup", "0"],
                             env={**os.environ, **env, MARKERS_ENV: str(markers)}, stdout=subprocess.PIPE,
@@ -78,16 +79,19 @@ def _start_hanging_run(env: dict[str, str], strategy: str,
 
     seen: list[psutil.Process] = []
 
+    def marked() -> bool:
+        seen[:] = psutil.Process(proc.pid).children(recursive=True)  # to kill, should the wait fail
+        return running() and {"done-0", "hang-1"} <= {m.name for m in markers.iterdir()}
+
     def workers_up() -> list[psutil.Process] | None:
         seen[:] = psutil.Process(proc.pid).children(recursive=True)
         workers = [c for c in seen if _is_worker(c)]
-        return workers if running() and len(workers) >= 2 else None
+        hanging = int((markers / "hang-1").read_text())
+        return workers if running() and hanging in [w.pid for w in workers] else None
 
     try:
-        workers = wait_until(workers_up, 30, "the run's two workers")
-        wait_until(lambda: running() and {"done-0", "hang-1"} <= {m.name for m in markers.iterdir()}, 30,
-                   "task 0 to finish and task 1 to hang")
-        assert int((markers / "hang-1").read_text()) in [w.pid for w in workers]
+        wait_until(marked, 30, "task 0 to finish and task 1 to hang")
+        workers = wait_until(workers_up, 30, "the run's hanging worker")
     except BaseException:
         proc.terminate()  # its own teardown stops the workers and unlinks the segment
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 PREFIX = "parbench-"
@@ -30,7 +31,10 @@ def remove_segments(owner: int) -> list[str]:
     removed = []
     for path in leftover_segments(owner):
         try:
-            path.unlink()
+            if path.is_dir():  # a folder of an engine's own segments (Open MPI's, see strategies.mpi_ranks)
+                shutil.rmtree(path)
+            else:
+                path.unlink()
             removed.append(path.name)
         except FileNotFoundError:
             pass

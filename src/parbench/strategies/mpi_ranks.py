@@ -28,6 +28,7 @@ import psutil
 from parbench.errors import StrategyError, UserError, WorkerDied
 from parbench.params import Param
 from parbench.processes import OWNER_ENV, owned_by, scratch_dir
+from parbench.segments import SHM_DIR, segment_name
 from parbench.strategies.base import BaseStrategy, Context, Family, InputTravel, PhaseClock, SetupStarts, describe_exit
 from parbench.strategies.optional import installed
 
@@ -104,6 +105,7 @@ class _MpiRanks(BaseStrategy):
             raise UserError(f"--mpi-hosts: {problem}")
         self.timeout = float(ctx.options.get("cluster_timeout", OPTIONS[1].default))
         self.scratch: Path | None = None
+        self.backing: Path | None = None
         self.job: subprocess.Popen[bytes] | None = None
         self.conn: mpc.Connection | None = None
         self.ranks = 0
@@ -123,7 +125,7 @@ class _MpiRanks(BaseStrategy):
         assert self.scratch is not None
         mpiexec = shutil.which("mpiexec") or "mpiexec"
         program = [sys.executable, "-m", "mpi4py", "-m", "parbench.strategies.mpi_worker", host, str(port)]
-        env = {**os.environ, KEY_ENV: key.hex(), OWNER_ENV: str(os.getpid())}
+        env = {**os.environ, KEY_ENV: key.hex(), OWNER_ENV: str(os.getpid()), **self._backing_env()}
         with (self.scratch / "mpiexec.log").open("wb") as log:  # ranks' output must not reach the probe's stdout
             self.job = subprocess.Popen(mpiexec_command(mpiexec, self.ctx.workers, self.hostfile, program),
                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -211,6 +213,20 @@ class _MpiRanks(BaseStrategy):
             if self.scratch is not None:
                 shutil.rmtree(self.scratch, ignore_errors=True)
                 self.scratch = None
+            if self.backing is not None:
+                shutil.rmtree(self.backing, ignore_errors=True)
+                self.backing = None
+
+    def _backing_env(self) -> dict[str, str]:
+        """Open MPI's shared-memory transport keeps one file per rank in /dev/shm, which a killed job leaves
+        behind: they go in a folder named like parbench's own segments (parbench.segments), so teardown, or a
+        driver cleaning up after a killed probe, removes them with the rest."""
+        if not SHM_DIR.is_dir():
+            return {}
+        self.backing = SHM_DIR / segment_name("mpi")
+        self.backing.mkdir(mode=0o700)
+        return {name: str(self.backing) for name in ("OMPI_MCA_btl_vader_backing_directory",
+                                                     "OMPI_MCA_btl_sm_backing_directory")}  # Open MPI 4, 5
 
     @staticmethod
     def _end(job: subprocess.Popen[bytes]) -> None:

@@ -17,12 +17,13 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from conftest import FIXTURE, QuickRun, needs_a_sweep, run_cli
-from parbench.commands.sweep import _conclude
 from parbench.report.model import build
 from parbench.report.output import renderer
 from parbench.results.meta import RunMeta
 from parbench.results.reader import open_run
 from parbench.results.store import RunStore
+from parbench.runner import lifecycle
+from parbench.runner.display import SweepDisplay
 
 FIGURES = ("Time vs size", "Speedup vs workers", "Efficiency vs workers", "Where the time goes", "CPU utilisation",
            "Throughput vs memory bandwidth")
@@ -206,7 +207,10 @@ def test_a_report_that_fails_at_the_end_of_a_sweep_is_one_line_and_loses_nothing
     store.create(RunMeta(run_id="r"))
     from rich.console import Console
 
-    assert _conclude(store, Console(file=io.StringIO()), 0) == 0
+    console = Console(file=io.StringIO())
+    done = lifecycle.conclude(store.path)
+    SweepDisplay(console, console).concluded(done)
+    assert not done.failed and done.report_path is None
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "report not written" in err and f"parbench report {store.path}" in err
     assert sorted(p.name for p in store.path.iterdir()) == ["meta.json", "records.jsonl"]
@@ -249,7 +253,9 @@ def test_the_end_of_a_sweep_analyses_the_run_once_for_its_tables_and_its_report(
     monkeypatch.setattr(parbench.analysis.stats, "summarize", counted)
     monkeypatch.setattr(parbench.report.model, "summarize", counted)
     console = Console(record=True, width=200, file=io.StringIO())
-    assert _conclude(RunStore(tmp_path / "small"), console, 0) == 1  # the fixture has WRONG cells
+    done = lifecycle.conclude(tmp_path / "small")
+    SweepDisplay(console, console).concluded(done)
+    assert done.failed  # the fixture has WRONG cells
     assert len(calls) == 1
     assert (tmp_path / "small" / "report.html").is_file()
     assert "Best strategy per workload point" in console.export_text()

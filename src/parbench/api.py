@@ -98,22 +98,23 @@ def resume(path: PathLike, *, progress: bool = True) -> Run:
 
 
 def _measured(pending: Any, progress: bool) -> Run:
+    """Measure the pending visits (a progress bar on stderr when `progress`), then analyse the run once."""
     from parbench.runner import lifecycle
-    from parbench.runner.progress import QuietProgress, SweepProgress
 
     if progress:
         from rich.console import Console
 
-        shown = SweepProgress(pending.todo, pending.estimates, Console(stderr=True), pending.done_before)
-        with shown:
-            lifecycle.measure(pending, shown)
+        from parbench.runner.display import SweepDisplay
+
+        SweepDisplay(Console(stderr=True), Console(stderr=True)).measure(pending)
     else:
+        from parbench.runner.progress import QuietProgress
+
         lifecycle.measure(pending, QuietProgress())
     done = lifecycle.conclude(pending.store.path)
     return Run(pending.store.path, done.report)
 
 
-# Keys taken as a TOML file's (params: {workload: {parameter: [values]}}; options: {strategy: {option: value}}).
 SPEC_KEYS = ("repeat", "warmup", "timeout", "seed", "isolation", "quiet_wait", "start_methods", "params", "options",
              "pythons", "gil", "envs")
 PARAM_KEYS = {"sizes": "size", "kernels": "kernel", "delay": "delay"}

@@ -1,28 +1,23 @@
 """`parbench sweep`: measure workloads x sizes x strategies x workers, each cell in a fresh pinned probe.
 
-This module parses and prints; the run's lifecycle (plan, calibrate, meta.json, measure, resume, analyse, report)
-is runner.lifecycle's. Bad input is found before anything is written; Ctrl-C keeps every finished cell and says
-how to --resume.
+This module parses arguments and wires the steps: the run's lifecycle (plan, calibrate, meta.json, measure, resume,
+analyse, report) is runner.lifecycle's, what it says on the console runner.display's. Bad input is found before
+anything is written; Ctrl-C keeps every finished cell and says how to --resume.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-
-from rich.console import Console
 
 from parbench.commands.common import add_function_flags, function_from, key_value, wide_console
 from parbench.errors import UserError
 from parbench.interrupts import Interrupted
 from parbench.results.store import RunStore
 from parbench.runner import lifecycle
-from parbench.runner.estimate import total_estimate
-from parbench.runner.plan import describe_visits
+from parbench.runner.display import SweepDisplay, print_plan
 from parbench.runner.presets import PRESETS
 from parbench.runner.spec import KEY_HELP, ParamFlag, SweepSpec, build_spec
-from parbench.units import fmt_duration, fmt_minutes
 
 NAME = "sweep"
 HELP = "measure workloads x sizes x strategies x workers, each cell in a fresh pinned process; resumable"
@@ -90,78 +85,28 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
     return build_spec(args.preset, args.config, values, flags)
 
 
-def _print_plan(spec: SweepSpec) -> None:
-    plan, estimates = lifecycle.dry_run(spec)
-    width = len(str(len(plan.cells)))
-    for i, planned in enumerate(plan.cells, 1):
-        extra = f"  UNAVAILABLE: {planned.unavailable}" if planned.unavailable else ""
-        print(f"{i:>{width}}  {fmt_duration(estimates[planned.cell.key()] * 1e9):>9}  {planned.label()}{extra}")
-    for note in plan.notes:
-        print(f"note: {note}")
-    baselines = sum(1 for c in plan.cells if c.cell.strategy == "sequential" and c.visit == 0)
-    print(f"{describe_visits(plan.cells, spec.rounds)} ({baselines} sequential baselines), repeat {spec.repeat}, "
-          f"warmup {spec.warmup}, seed {spec.seed}: estimated {fmt_minutes(total_estimate(plan.cells, estimates))}")
-
-
-def _start(args: argparse.Namespace, console: Console) -> lifecycle.Pending:
-    planned = lifecycle.plan_run(_spec(args), _results(args), args.run_id)
-    size = describe_visits(planned.visits, planned.spec.rounds)
-    console.print(f"parbench sweep: {size}; calibrating this machine ...")
-    pending = lifecycle.start(planned)
-    for note in planned.plan.notes:
-        console.print(f"[yellow]note:[/] {note}")
-    console.print(f"run {pending.store.path}: estimated {fmt_minutes(pending.estimate_s)}")
-    return pending
-
-
-def _resume(args: argparse.Namespace, console: Console) -> lifecycle.Pending:
-    pending = lifecycle.resume(_resume_target(args))
-    if pending.torn_kept is not None:
-        console.print(f"[yellow]note:[/] dropped a half-written last record (the file as it was: {pending.torn_kept})")
-    total = pending.done_before + len(pending.todo)
-    console.print(f"run {pending.store.path}: {pending.done_before} of {total} visits done, {len(pending.todo)} to go")
-    return pending
-
-
-def _measure(pending: lifecycle.Pending) -> tuple[int | None, int]:
-    """Measure with a progress display: (the exit status when interrupted, else None; visits measured again)."""
-    from parbench.runner.progress import SweepProgress
-
-    progress = SweepProgress(pending.todo, pending.estimates, wide_console(stderr=True), pending.done_before)
-    try:
-        with progress:
-            return None, lifecycle.measure(pending, progress)
-    except Interrupted as exc:
-        store = pending.store
-        print(f"parbench: interrupted; {progress.done} of {progress.total} cells are recorded in {store.path}. "
-              f"Finish the run with: parbench sweep --results {store.path.parent} --resume {store.run_id}",
-              file=sys.stderr)
-        return exc.exit_code, progress.postponed
-
-
-def _conclude(store: RunStore, console: Console, remeasured: int) -> int:
-    """The summary tables, then RUN/report.html, both from one analysis; 1 when a cell failed."""
-    from parbench.report.terminal import render
-
-    if remeasured:
-        console.print(f"{remeasured} visit(s) ran while the machine was slow or shared and were measured again")
-    done = lifecycle.conclude(store.path)
-    render(console, done.summary, done.trust)
-    console.print("cells: " + (", ".join(f"{n} {s}" for s, n in sorted(done.statuses.items())) or "none"))
-    console.print(f"run folder: {store.path}")
-    if done.report_path is not None:
-        console.print(f"report: {done.report_path}")
-    else:
-        print(f"parbench: report not written ({done.report_error}); the run is complete: parbench report "
-              f"{store.path}", file=sys.stderr)
-    return 1 if done.failed else 0
+def _display() -> SweepDisplay:
+    return SweepDisplay(wide_console(), wide_console(stderr=True))
 
 
 def main(args: argparse.Namespace) -> int:
-    console = wide_console()
     if args.resume is None and args.dry_run:
-        _print_plan(_spec(args))
+        spec = _spec(args)
+        print_plan(*lifecycle.dry_run(spec), spec)
         return 0
-    pending = _resume(args, console) if args.resume is not None else _start(args, console)
-    interrupted, remeasured = _measure(pending)
-    return interrupted if interrupted is not None else _conclude(pending.store, console, remeasured)
+    display = _display()
+    if args.resume is not None:
+        pending = lifecycle.resume(_resume_target(args))
+        display.resumed(pending)
+    else:
+        planned = lifecycle.plan_run(_spec(args), _results(args), args.run_id)
+        display.calibrating(planned)
+        pending = lifecycle.start(planned)
+        display.started(planned, pending)
+    try:
+        display.measure(pending)
+    except Interrupted as exc:
+        return exc.exit_code
+    done = lifecycle.conclude(pending.store.path)
+    display.concluded(done)
+    return 1 if done.failed else 0

@@ -64,12 +64,9 @@ def workload_name(workload: Any) -> str:
     the probes a sweep starts) under its name."""
     if isinstance(workload, str):
         return workload
-    from parbench import registry
+    from parbench.registry import register_workload
 
-    register = getattr(registry, "register_workload", None)
-    if register is None:
-        raise BadSpec(f"expected a workload name, got {type(workload).__name__}")
-    return str(register(workload))
+    return register_workload(workload)
 
 
 def sweep(*, preset: str | None = None, config: PathLike | None = None, workloads: Sequence[Any] | None = None,

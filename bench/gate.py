@@ -159,6 +159,8 @@ class Figure:
 
     median: float
     samples: np.ndarray
+    # The paired ratio's denominator: 'sequential', or 'sequential + 2 process starts (fork)' (bench/harness.py).
+    reference: str = "sequential"
 
 
 def figure_of(bench: Mapping[str, Any], metric: Metric) -> Figure | None:
@@ -169,7 +171,8 @@ def figure_of(bench: Mapping[str, Any], metric: Metric) -> Figure | None:
     paired = (bench.get("extra_info") or {}).get("paired_ratio")
     if not paired or not paired.get("ratios"):
         return None
-    return Figure(float(paired["median"]), np.array(paired["ratios"], dtype=float))
+    return Figure(float(paired["median"]), np.array(paired["ratios"], dtype=float),
+                  str(paired.get("reference", "sequential")))
 
 
 def figures(path: Path, metric: Metric) -> dict[str, Figure | None]:
@@ -202,7 +205,7 @@ class Change:
 def changes(base: Mapping[str, Figure | None], now: Mapping[str, Figure | None]) -> list[Change]:
     """Every benchmark with the figure on both sides, with its BH-adjusted q over all of them."""
     pairs = [(name, b, n) for name in sorted(now.keys() & base.keys())
-             if (b := base[name]) is not None and (n := now[name]) is not None]
+             if (b := base[name]) is not None and (n := now[name]) is not None and b.reference == n.reference]
     raw = [Change(name, b, n, (n.median / b.median - 1) * 100 if b.median else float("inf"),
                   mann_whitney_p(b.samples, n.samples)) for name, b, n in pairs]
     return [replace(c, q=q) for c, q in zip(raw, adjusted([c.p for c in raw]), strict=True)]
@@ -224,6 +227,13 @@ def report_ungated(base: Mapping[str, Figure | None], now: Mapping[str, Figure |
     if old:
         print(f"not gated on the normalised figure yet ({len(old)} benchmark(s): {source} predates the paired "
               f"ratio; refresh it with `tox -e bench-baseline`, or gate raw medians with --metric raw)")
+    moved = [(name, b.reference, n.reference) for name in sorted(now.keys() & base.keys())
+             if (b := base[name]) is not None and (n := now[name]) is not None and b.reference != n.reference]
+    if moved:
+        name, before, after = moved[0]
+        print(f"not gated on the normalised figure yet ({len(moved)} benchmark(s) paired with another reference "
+              f"in {source}, e.g. {name}: {before!r} there, {after!r} now; refresh it with "
+              "`tox -e bench-baseline`)")
 
 
 def run_pytest(targets: Sequence[str], extra: Sequence[str], json_out: Path) -> int:

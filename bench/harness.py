@@ -5,12 +5,16 @@ servers, segments), times `run()` alone with `benchmark.pedantic` (a fresh Phase
 pedantic's untimed `setup`), checks every round's result against the workload's exact answer, and always
 calls `teardown()`. Each round is paired with a run of `sequential` at the same workload point, right before or
 after the cell's run at random (`PairedReference`); `extra_info["paired_ratio"]` holds the per-pair ratios
-T_cell / T_sequential, their median and its bootstrap 95% CI: the normalised figure the gate compares.
+T_cell / T_sequential, their median and its bootstrap 95% CI: the normalised figure the gate compares. A
+strategy whose every run starts a process per worker (its `processes_per_run` fact) is paired with sequential
+plus that many process starts (`ProcessStarts`), timed in the same slot: process start-up on a shared VM drifts
+by up to 1.8x from minute to minute, and a reference without it left that drift in the ratio (NOISE.md).
 """
 
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
 import random
 import time
@@ -190,16 +194,52 @@ def _timed_on(cpu: int | None, reference: Strategy) -> float:
             os.sched_setaffinity(0, allowed)
 
 
-class PairedReference:
-    """`sequential` at the same workload point, timed once per round right before or right after the cell's
-    run, in a random order (pedantic's untimed setup and teardown): randomised interleaved trials, so each pair
-    shares the machine's state of that moment and the per-pair ratio T_cell / T_sequential does not carry the
-    runner's drift."""
+def _idle() -> None:
+    """A reference process's whole job: nothing (its start and join are what is timed)."""
 
-    def __init__(self, reference: Strategy, cpus: tuple[int, ...], seed: str) -> None:
-        self.reference, self.cpus = reference, cpus
+
+@dataclass(frozen=True)
+class ProcessStarts:
+    """`count` processes that do nothing, started with `start_method` (None: the default) and joined: what a
+    strategy whose every run starts its workers pays before any work, measured in the same slot as the
+    sequential reference so that the pair shares the machine's process start-up cost of that moment."""
+
+    count: int
+    start_method: str | None
+
+    def time(self) -> float:
+        context = multiprocessing.get_context(self.start_method)
+        t0 = time.perf_counter()
+        procs = [context.Process(target=_idle) for _ in range(self.count)]  # type: ignore[attr-defined]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        return time.perf_counter() - t0
+
+    def __str__(self) -> str:
+        method = self.start_method or multiprocessing.get_start_method()
+        return f"{self.count} process start{'s' if self.count > 1 else ''} ({method})"
+
+
+def process_starts(strategy_cls: type[Strategy], cell: Cell) -> ProcessStarts | None:
+    """What every run of the strategy starts (one process per worker when `processes_per_run`), else None."""
+    # getattr: a plugin strategy need not subclass BaseStrategy, and one that does not state the fact starts none.
+    return ProcessStarts(cell.workers, cell.start_method) if getattr(strategy_cls, "processes_per_run", False) else None
+
+
+class PairedReference:
+    """`sequential` at the same workload point (plus `starts`, when the cell starts processes on every run),
+    timed once per round right before or right after the cell's run, in a random order (pedantic's untimed
+    setup and teardown): randomised interleaved trials, so each pair shares the machine's state of that moment
+    and the per-pair ratio T_cell / T_reference does not carry the runner's drift."""
+
+    def __init__(self, reference: Strategy, cpus: tuple[int, ...], seed: str,
+                 starts: ProcessStarts | None = None) -> None:
+        self.reference, self.cpus, self.starts = reference, cpus, starts
         self.rng = random.Random(seed)
-        self.ref_times: list[float] = []
+        self.ref_times: list[float] = []  # the whole reference: sequential, plus the process starts if any
+        self.sequential_times: list[float] = []
         self.cell_times: list[float] = []
         self._after = False
 
@@ -215,21 +255,30 @@ class PairedReference:
 
     def _reference_time(self) -> float:
         if not self.cpus:
-            return _timed_on(None, self.reference)
-        return max(_timed_on(cpu, self.reference) for cpu in self.cpus)
+            sequential = _timed_on(None, self.reference)
+        else:
+            sequential = max(_timed_on(cpu, self.reference) for cpu in self.cpus)
+        self.sequential_times.append(sequential)
+        return sequential + (self.starts.time() if self.starts else 0.0)
+
+    def describe(self) -> str:
+        """What the ratio's denominator is: 'sequential', or 'sequential + 2 process starts (fork)'."""
+        return "sequential" + (f" + {self.starts}" if self.starts else "")
 
     def summary(self, skip: int) -> dict[str, Any]:
         """extra_info fields of the timed pairs (the first `skip` are warmup)."""
         cell, ref = np.array(self.cell_times[skip:]), np.array(self.ref_times[skip:])
+        sequential = np.array(self.sequential_times[skip:])
         ratios = cell / ref
         low, high = median_ci(ratios)
         pinning = f"slowest of CPUs {','.join(map(str, self.cpus))}" if self.cpus else "unpinned"
         return {
-            "paired_ratio": {"reference": "sequential", "median": float(np.median(ratios)), "ci95": [low, high],
+            "paired_ratio": {"reference": self.describe(), "median": float(np.median(ratios)), "ci95": [low, high],
                              "pairs": len(ratios), "ratios": [round(float(r), 6) for r in ratios],
                              "reference_cpus": pinning, "order": "randomised per round"},
-            "sequential_median_s": float(np.median(ref)),
-            "speedup_vs_sequential": round(float(np.median(ref / cell)), 3),
+            "reference_median_s": float(np.median(ref)),
+            "sequential_median_s": float(np.median(sequential)),
+            "speedup_vs_sequential": round(float(np.median(sequential / cell)), 3),
         }
 
 
@@ -263,7 +312,7 @@ def bench_cell(benchmark: BenchmarkFixture, case: Case, strategy: str, workers: 
     benchmark.group = case.id
     with lifecycle(strategy_cls, ctx) as instance, \
             lifecycle(registry.get_strategy("sequential"), Context(workload, ctx.data, 1)) as reference:
-        pairs = PairedReference(reference, reference_cpus(workers), seed=cell.label())
+        pairs = PairedReference(reference, reference_cpus(workers), cell.label(), process_starts(strategy_cls, cell))
         timed = timed_run(instance, results, pairs.cell_times)
         if benchmark.enabled:
             benchmark.pedantic(timed, setup=pairs.setup, teardown=pairs.teardown,  # type: ignore[no-untyped-call]

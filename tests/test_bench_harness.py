@@ -8,12 +8,14 @@ import os
 import sys
 from typing import Any, ClassVar
 
+import psutil
 import pytest
 
 from conftest import NO_SKIP_ENV, ROOT
 from parbench import registry
 from parbench.errors import Unavailable
 from parbench.registry import Entry
+from parbench.runner.cells import make_cell
 from parbench.strategies.base import BaseStrategy, Context, Family
 
 
@@ -162,3 +164,19 @@ def test_a_one_worker_cell_gets_an_unpinned_reference() -> None:
     allowed = sorted(os.sched_getaffinity(0))
     expected = tuple(allowed) if len(allowed) == 2 else ()
     assert harness.reference_cpus(2) == expected
+
+
+def test_a_strategy_that_starts_processes_every_run_is_paired_with_as_many_process_starts() -> None:
+    """process-pipe x2 (processes_per_run) gets sequential + 2 process starts with its start method; threads and
+    pool-map (workers started once, in setup) get sequential alone; the starts really start and join processes."""
+    pipe = make_cell("array-sum", {"size": 1000}, "process-pipe", 2, start_method="fork")
+    starts = harness.process_starts(registry.get_strategy("process-pipe"), pipe)
+    assert starts == harness.ProcessStarts(2, "fork") and str(starts) == "2 process starts (fork)"
+    for name in ("threads", "pool-map"):
+        assert harness.process_starts(registry.get_strategy(name), make_cell("array-sum", {"size": 1000}, name, 2)) \
+            is None
+    before = set(psutil.Process().children(recursive=True))
+    assert starts.time() > 0
+    assert set(psutil.Process().children(recursive=True)) == before
+    pairs = harness.PairedReference(CountingReference(), (), "cell", starts)
+    assert pairs.describe() == "sequential + 2 process starts (fork)"

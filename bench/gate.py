@@ -60,8 +60,9 @@ DEFAULT_CONFIRM = 1
 NO_BASELINE_EXIT = 2
 BASELINE_NAME = "0001_baseline.json"
 SUITE = "bench"
-# Raw round times go into the JSON too: the raw metric tests them.
-PYTEST_BENCH_ARGS = ("--benchmark-save-data", "--benchmark-sort=name",
+# Raw round times go into the JSON too: the raw metric tests them. Never under pytest-xdist: two benchmarks at once
+# would time each other (pytest-benchmark disables itself there, and writes no JSON).
+PYTEST_BENCH_ARGS = ("-p", "no:xdist", "--benchmark-save-data", "--benchmark-sort=name",
                      "--benchmark-columns=min,median,iqr,rounds")
 
 
@@ -236,11 +237,26 @@ def report_ungated(base: Mapping[str, Figure | None], now: Mapping[str, Figure |
               "`tox -e bench-baseline`)")
 
 
+def bench_env() -> dict[str, str]:
+    """This environment without pytest-xdist's worker variables: a gate started from a test that runs on an xdist
+    worker (tests/test_bench_gate.py under ./scripts/test) is still one plain pytest run, whose benchmarks
+    pytest-benchmark would otherwise disable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+
+
 def run_pytest(targets: Sequence[str], extra: Sequence[str], json_out: Path) -> int:
+    """Run the benchmarks into `json_out`; a run that passed but wrote no JSON (benchmarks disabled by an
+    argument) is a failure, said in one line."""
     json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "pytest", *targets, *PYTEST_BENCH_ARGS, f"--benchmark-json={json_out}", *extra]
     print("+", " ".join(cmd), flush=True)
-    return subprocess.run(cmd, cwd=ROOT, check=False).returncode
+    rc = subprocess.run(cmd, cwd=ROOT, check=False, env=bench_env()).returncode
+    if rc == 0 and not json_out.exists():
+        print(f"bench gate: pytest passed but wrote no benchmark results to {rel(json_out)} (benchmarks disabled, "
+              "e.g. by --benchmark-disable?)", flush=True)
+        return 1
+    return rc
 
 
 def save_baseline(args: argparse.Namespace, target: Path) -> int:

@@ -71,7 +71,7 @@ def run_suite(out: Path, extra: list[str], hog_cpu: int | None) -> Run:
         if pid is not None:
             print(f"noise: CPU hog pid {pid} pinned to CPU {hog_cpu}", flush=True)
             time.sleep(1)  # let it settle on its CPU
-        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, env=gate.bench_env())
         load = os.getloadavg()[0]
     out.with_suffix(".meta.json").write_text(json.dumps({"hog": pid is not None, "load": load}))
     return load_run(out)

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +20,7 @@ import pytest
 from parbench.processes import OWNER_ENV, alive, live_descendants, owned_by
 from parbench.results.schema import Cell, Record
 from parbench.segments import PREFIX, leftover_segments
+from turns import close_turns, open_turns, turn_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # The committed small run that report, statistics and store tests read.
@@ -38,6 +40,22 @@ SWEEP_TIMEOUT = 180
 needs_a_sweep = pytest.mark.timeout(SWEEP_TIMEOUT + 60)
 
 T = TypeVar("T")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    open_turns(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    close_turns(config)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """Each test takes its turn (tests/turns.py: a `serial` test runs alone under xdist), fixtures included;
+    outermost, so that waiting for a turn does not count against the test's own timeout."""
+    with turn_for(item):
+        return (yield)
 
 
 def skip_unless_no_skip(reason: str) -> NoReturn:
@@ -101,6 +119,18 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
                     "--disable-pip-version-check", "--target", str(site), *map(str, sources)],
                    check=True, capture_output=True, timeout=120)
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+
+@pytest.fixture
+def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A temporary folder of this test's own as TMPDIR, for it and every process it starts: its checks for scratch
+    left behind see only what it made, even with other tests running beside it (xdist). A short path: MPI and
+    Ray put Unix sockets below TMPDIR."""
+    folder = Path(tempfile.mkdtemp(prefix="pbt-"))
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _session_pids() -> set[int]:

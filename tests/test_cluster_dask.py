@@ -14,7 +14,8 @@ from conftest import CLUSTER_WORKLOADS, proc_text, run_cli
 from parbench.runner.cells import make_cell
 from parbench.runner.measure import measure
 
-pytestmark = pytest.mark.cluster
+# Each test its own TMPDIR (conftest.private_tmp): it checks that no scratch folder of its cell is left there.
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("private_tmp")]
 
 
 def _scratch() -> set[str]:

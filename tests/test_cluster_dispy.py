@@ -36,7 +36,8 @@ from parbench.strategies.dispy_nodes import (
     wait_serving,
 )
 
-pytestmark = pytest.mark.cluster
+# Each test its own TMPDIR (conftest.private_tmp): it checks that no scratch folder of its cell is left there.
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("private_tmp")]
 
 
 def _dispy_dirs() -> set[str]:

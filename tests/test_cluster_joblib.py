@@ -14,7 +14,8 @@ import pytest
 
 from conftest import run_cli
 
-pytestmark = pytest.mark.cluster
+# serial: it looks for loky processes and joblib files machine-wide (tests/turns.py).
+pytestmark = [pytest.mark.cluster, pytest.mark.serial]
 
 WORKLOADS = {
     # Over 1 MB per slice, so joblib memory-maps the input instead of pickling it.

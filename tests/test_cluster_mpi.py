@@ -13,7 +13,8 @@ from conftest import describe_alive, kill_probe_mid_cell, run_cli
 from parbench.processes import owned_by
 from parbench.runner.cells import make_cell
 
-pytestmark = pytest.mark.cluster
+# Each test its own TMPDIR (conftest.private_tmp): it checks that no scratch folder of its cell is left there.
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("private_tmp")]
 
 EXACT = {
     "array-sum-python": (["--workload", "array-sum", "--size", "200001", "--kernel", "python"], 20000100000),
@@ -47,6 +48,7 @@ def test_more_ranks_than_cores_are_oversubscribed() -> None:
     assert [s["result"] for s in json.loads(result.out)["samples"]] == [20000100000] * 2
 
 
+@pytest.mark.serial  # kill_probe_mid_cell looks for the probe machine-wide
 def test_probe_killed_mid_cell_is_crashed_and_no_rank_is_left() -> None:
     """SIGKILL to the probe while its ranks run: the cell is CRASHED, and mpiexec and every rank are gone
     (listed by pid and command line if any survived)."""

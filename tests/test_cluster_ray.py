@@ -22,7 +22,8 @@ from conftest import describe_alive, kill_probe_mid_cell, run_cli
 from parbench.processes import OWNER_ENV, owned_by
 from parbench.runner.cells import make_cell
 
-pytestmark = pytest.mark.cluster
+# serial: one Ray instance at a time on this machine, and the probe-kill test looks machine-wide.
+pytestmark = [pytest.mark.cluster, pytest.mark.serial]
 
 # The three results the issue names: array-sum with both kernels, and the course's 8 delayed squares (140).
 EXACT = {

@@ -23,7 +23,8 @@ MEASURED = {python: tuple(map(int, python.split("."))) >= (3, 13) for python in 
 STRATEGIES = ("sequential", "threads", "subinterpreters", "pool-map")
 SIZE = 20_000
 EXPECTED = SIZE * (SIZE - 1) // 2
-pytestmark = pytest.mark.timeout(400)
+# One xdist worker builds the 3.13 environment (conftest.py313_envs) and runs every test that uses it.
+pytestmark = [pytest.mark.timeout(400), pytest.mark.xdist_group("py313")]
 
 
 @pytest.fixture(scope="module")

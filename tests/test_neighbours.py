@@ -18,6 +18,8 @@ from parbench.runner.cells import make_cell
 from parbench.runner.neighbours import Neighbours, wait_for_quiet
 from parbench.runner.probe import ProbeRequest
 
+# serial: these tests load a CPU and measure what others did on it (tests/turns.py).
+pytestmark = pytest.mark.serial
 # About 20 ms a repeat for the python kernel here: long enough for both witnesses (ticks, run-queue wait).
 REPEAT = 4
 REQUEST = ProbeRequest(make_cell("array-sum", {"size": 1_000_000}, "threads", 1), repeat=REPEAT, warmup=0,

@@ -17,7 +17,8 @@ NOTEBOOK = ROOT / "examples" / "course.ipynb"
 # What the notebook's `show(run)` prints: the answer of every repeat, per comparison.
 EXACT = {"transports": [499_999_500_000], "squares": [140], "exercise": [25_502_500]}
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3 * SWEEP_TIMEOUT)]
+# serial: every workload point must have a winner, which another test's load beside it can take away.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3 * SWEEP_TIMEOUT), pytest.mark.serial]
 
 
 def _text(cell: Any) -> str:

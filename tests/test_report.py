@@ -75,6 +75,10 @@ def render(run: Path, baseline: Path | None = None, fmt: str = "html") -> str:
     return renderer(fmt)(built)
 
 
+# One xdist worker runs every test that reads the session's quick run (conftest.quick_run), so it is swept once.
+pytestmark = pytest.mark.xdist_group("quick_run")
+
+
 @pytest.fixture(scope="module")
 def fixture_html(tmp_path_factory: pytest.TempPathFactory) -> str:
     return report(FIXTURE, tmp_path_factory.mktemp("fixture-report") / "report.html")

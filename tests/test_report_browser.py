@@ -26,7 +26,8 @@ from parbench.report.model import build
 from parbench.report.output import renderer
 from parbench.results.reader import open_run
 
-pytestmark = pytest.mark.browser
+# One xdist worker runs every test that reads the session's quick run (conftest.quick_run), so it is swept once.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("quick_run")]
 
 QUICK_FIXTURE = ROOT / "results" / "fixtures" / "quick"
 SCREENSHOTS_ENV = "PARBENCH_SCREENSHOTS"

@@ -103,6 +103,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 
 @pytest.mark.slow
 @pytest.mark.serial  # two real runs that must agree: nothing else running beside them
+@pytest.mark.xdist_group("compare_runs")  # one worker sweeps the module's two runs once
 @needs_a_sweep
 def test_a_a_two_runs_of_the_same_code_flag_nothing(runs: tuple[Path, Path, Path]) -> None:
     """A/A: two back-to-back runs of the same cells compare with exit 0 and zero regressions."""
@@ -116,6 +117,7 @@ def test_a_a_two_runs_of_the_same_code_flag_nothing(runs: tuple[Path, Path, Path
 
 @pytest.mark.slow
 @pytest.mark.serial  # two real runs that must agree: nothing else running beside them
+@pytest.mark.xdist_group("compare_runs")  # one worker sweeps the module's two runs once
 @needs_a_sweep
 def test_a_b_exactly_the_scaled_strategys_cells_regress(runs: tuple[Path, Path, Path]) -> None:
     """A/B: against a copy with one strategy's wall times x1.5, exit 1 and exactly that strategy's cells flagged,

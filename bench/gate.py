@@ -203,10 +203,16 @@ class Change:
                 f"({self.growth:+.0f}%; {test})")
 
 
+def both(base: Mapping[str, Figure | None], now: Mapping[str, Figure | None]) -> list[tuple[str, Figure, Figure]]:
+    """(name, base figure, figure now) of every benchmark with the figure on both sides."""
+    return [(name, b, n) for name in sorted(now.keys() & base.keys())
+            if (b := base[name]) is not None and (n := now[name]) is not None]
+
+
 def changes(base: Mapping[str, Figure | None], now: Mapping[str, Figure | None]) -> list[Change]:
-    """Every benchmark with the figure on both sides, with its BH-adjusted q over all of them."""
-    pairs = [(name, b, n) for name in sorted(now.keys() & base.keys())
-             if (b := base[name]) is not None and (n := now[name]) is not None and b.reference == n.reference]
+    """Every benchmark with the figure on both sides, against the same reference, with its BH-adjusted q over
+    all of them."""
+    pairs = [(name, b, n) for name, b, n in both(base, now) if b.reference == n.reference]
     raw = [Change(name, b, n, (n.median / b.median - 1) * 100 if b.median else float("inf"),
                   mann_whitney_p(b.samples, n.samples)) for name, b, n in pairs]
     return [replace(c, q=q) for c, q in zip(raw, adjusted([c.p for c in raw]), strict=True)]
@@ -228,12 +234,11 @@ def report_ungated(base: Mapping[str, Figure | None], now: Mapping[str, Figure |
     if old:
         print(f"not gated on the normalised figure yet ({len(old)} benchmark(s): {source} predates the paired "
               f"ratio; refresh it with `tox -e bench-baseline`, or gate raw medians with --metric raw)")
-    moved = [(name, b.reference, n.reference) for name in sorted(now.keys() & base.keys())
-             if (b := base[name]) is not None and (n := now[name]) is not None and b.reference != n.reference]
+    moved = [(name, b, n) for name, b, n in both(base, now) if b.reference != n.reference]
     if moved:
         name, before, after = moved[0]
         print(f"not gated on the normalised figure yet ({len(moved)} benchmark(s) paired with another reference "
-              f"in {source}, e.g. {name}: {before!r} there, {after!r} now; refresh it with "
+              f"in {source}, e.g. {name}: {before.reference!r} there, {after.reference!r} now; refresh it with "
               "`tox -e bench-baseline`)")
 
 

@@ -254,10 +254,7 @@ class PairedReference:
             self.ref_times.append(self._reference_time())
 
     def _reference_time(self) -> float:
-        if not self.cpus:
-            sequential = _timed_on(None, self.reference)
-        else:
-            sequential = max(_timed_on(cpu, self.reference) for cpu in self.cpus)
+        sequential = max(_timed_on(cpu, self.reference) for cpu in self.cpus or (None,))
         self.sequential_times.append(sequential)
         return sequential + (self.starts.time() if self.starts else 0.0)
 

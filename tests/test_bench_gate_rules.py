@@ -132,6 +132,29 @@ def test_an_old_baseline_without_the_paired_ratio_is_reported_not_gated(capsys: 
     assert change.regressed(200, 0.05)
 
 
+
+def test_a_figure_paired_with_another_reference_is_reported_not_gated(capsys: pytest.CaptureFixture[str]) -> None:
+    """A baseline whose process-pipe figure was paired with sequential alone, now with sequential + 2 process
+    starts: not compared (the ratios mean different things), and named with both references; a benchmark whose
+    reference did not change is still compared."""
+    def entry(name: str, ratios: list[float], reference: str | None) -> dict[str, Any]:
+        found = bench_entry(name, ratios, [1.0])
+        if reference is not None:
+            found["extra_info"]["paired_ratio"]["reference"] = reference
+        return found
+
+    ratios = [1.0, 1.1, 0.9, 1.05, 0.95]
+    base = {"pipe": gate.figure_of(entry("pipe", ratios, "sequential"), "paired"),
+            "threads": gate.figure_of(entry("threads", ratios, None), "paired")}
+    now = {"pipe": gate.figure_of(entry("pipe", [r * 3 for r in ratios], "sequential + 2 process starts (fork)"),
+                                  "paired"),
+           "threads": gate.figure_of(entry("threads", ratios, "sequential"), "paired")}
+    assert [c.name for c in gate.changes(base, now)] == ["threads"]
+    gate.report_ungated(base, now, "old.json", "paired")
+    out = capsys.readouterr().out
+    assert "not gated on the normalised figure yet (1 benchmark(s) paired with another reference in old.json, " \
+           "e.g. pipe: 'sequential' there, 'sequential + 2 process starts (fork)' now" in out
+
 def test_the_committed_baseline_carries_the_paired_ratio_for_every_benchmark() -> None:
     """results/baselines/ was refreshed with the new fields: every benchmark has per-pair ratios and a CI."""
     [path] = (ROOT / "results" / "baselines").glob("*/*/0001_baseline.json")

@@ -3,6 +3,7 @@ no process or /dev/shm segment behind. Real processes, real signals, no fault ho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -84,6 +85,16 @@ def _gone(procs: list[psutil.Process]) -> bool:
         except psutil.Error:
             return True
     return all(dead(p) for p in procs)
+
+
+def _in_group(pgid: int) -> list[psutil.Process]:
+    """Live processes of process group `pgid` (a probe's: it leads its own group)."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+    return found
 
 
 def _probe_with_workers(sweep: Sweep) -> tuple[psutil.Process, list[psutil.Process]]:
@@ -298,6 +309,8 @@ def test_a_killed_driver_leaves_no_probe_running_and_the_next_sweep_removes_its_
         driver.kill()
         driver.wait()
         assert wait_until(lambda: _gone(family), 15, "the orphaned probe and its workers to stop")
+        # Also what the probe forked after `family` was listed (a pool respawns workers while it is terminated).
+        assert wait_until(lambda: not _in_group(probe.pid), 15, "every process of the probe's group to stop")
     finally:
         if driver.poll() is None:
             driver.kill()

@@ -82,11 +82,24 @@ def _measure_into(request: ProbeRequest, out: TextIO) -> int:
 
 def main() -> int:
     """Exec mode: one request on stdin, one record on stdout."""
+    driver = os.getppid()
     request = ProbeRequest.from_dict(json.loads(sys.stdin.read()))
     sys.stdout.flush()
     record_out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # workers inherit fd 1: their prints must not land in the record
-    return _measure_into(request, record_out)
+    code = _measure_into(request, record_out)
+    if os.getppid() != driver and os.getpgrp() == os.getpid():
+        _stop_own_group()
+    return code
+
+
+def _stop_own_group() -> None:
+    """The driver is gone (killed outright) and this probe leads its own process group (the exec launcher's new
+    session): nobody will stop what the probe leaves behind, such as a pool worker forked while the pool was being
+    terminated, so the whole group goes now, the probe with it (nobody reads its exit code). In fork mode the
+    probe server does the same (runner.orphans.stop_orphaned_probe)."""
+    sys.stderr.flush()
+    os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def _forked_probe(job: dict[str, Any]) -> int:

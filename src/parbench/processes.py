@@ -16,6 +16,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,5 +98,16 @@ def remove_scratch(owner: int) -> list[str]:
     """Remove every scratch folder process `owner` made (any tag); returns their names."""
     found = [p for p in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-{owner}-*") if p.is_dir()]
     for path in found:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
     return [p.name for p in found]
+
+
+def remove_tree(path: Path, tries: int = 10, pause: float = 0.1) -> None:
+    """Remove a scratch folder that an engine's exiting processes may still write into: Ray's agents, which do
+    not carry OWNER_ENV, outlive its shutdown by a moment and add a log file while rmtree walks the tree, leaving
+    the folder behind. Tried again for up to `tries` x `pause` seconds; what is left after that stays."""
+    for _ in range(tries):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(pause)

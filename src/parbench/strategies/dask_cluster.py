@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,6 +19,7 @@ from typing import Any, ClassVar
 from parbench.addresses import scheduler_problem
 from parbench.errors import StrategyError
 from parbench.params import Param
+from parbench.processes import remove_tree
 from parbench.strategies.base import (
     BaseStrategy,
     Context,
@@ -169,7 +169,7 @@ class DaskStrategy(BaseStrategy):
             if config is not None:
                 config.__exit__(None, None, None)
             if self.scratch is not None:
-                shutil.rmtree(self.scratch, ignore_errors=True)
+                remove_tree(self.scratch)
                 self.scratch = None
 
     def extra(self) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import psutil
 
 from parbench.errors import StrategyError, UserError, WorkerDied
 from parbench.params import Param
-from parbench.processes import OWNER_ENV, owned_by, scratch_dir
+from parbench.processes import OWNER_ENV, owned_by, remove_tree, scratch_dir
 from parbench.segments import SHM_DIR, segment_name
 from parbench.strategies.base import BaseStrategy, Context, Family, InputTravel, PhaseClock, SetupStarts, describe_exit
 from parbench.strategies.optional import installed
@@ -211,10 +211,10 @@ class _MpiRanks(BaseStrategy):
                 os.close(self._pidfd)
                 del self._pidfd
             if self.scratch is not None:
-                shutil.rmtree(self.scratch, ignore_errors=True)
+                remove_tree(self.scratch)
                 self.scratch = None
             if self.backing is not None:
-                shutil.rmtree(self.backing, ignore_errors=True)
+                remove_tree(self.backing)
                 self.backing = None
 
     def _backing_env(self) -> dict[str, str]:

@@ -16,7 +16,6 @@ import functools
 import importlib
 import os
 import secrets
-import shutil
 import socket
 import threading
 from pathlib import Path
@@ -27,7 +26,7 @@ import psutil
 
 from parbench.errors import StrategyError, UserError, WorkerDied
 from parbench.params import Param
-from parbench.processes import OWNER_ENV, alive, environment, owned_by, scratch_dir
+from parbench.processes import OWNER_ENV, alive, environment, owned_by, remove_tree, scratch_dir
 from parbench.strategies.base import (
     BaseStrategy,
     Context,
@@ -213,24 +212,35 @@ class RayStrategy(BaseStrategy):
             raise StrategyError(f"a Ray task failed: {describe_exception(exc)}") from exc
 
     def teardown(self) -> None:
+        family = self._family()  # before the shutdown: Ray's agents are found as its processes' children only
         try:
             if self.initialised:
                 self.initialised = False
                 _ray().shutdown()
         finally:
-            self._kill_leftovers()
+            self._kill_leftovers(family)
             if self.scratch is not None:
-                shutil.rmtree(self.scratch, ignore_errors=True)
+                remove_tree(self.scratch)
                 self.scratch = None
             env, self.env = self.env, None
             if env is not None:
                 env.close()
 
-    def _kill_leftovers(self) -> None:
-        """Ray's own processes still alive (embedded only: a remote cluster's are not ours) are killed."""
+    def _family(self) -> list[psutil.Process]:
+        """The embedded Ray's processes (none for a remote cluster's, which are not ours): those carrying
+        OWNER_ENV and their descendants, for Ray's agents do not keep the environment; an agent that outlived
+        the shutdown would write its last log into the scratch folder after it was removed."""
         if self.address:
-            return
-        procs = owned_by(os.getpid())
+            return []
+        found: dict[int, psutil.Process] = {}
+        for proc in owned_by(os.getpid()):
+            with contextlib.suppress(psutil.Error):
+                found.update({p.pid: p for p in [proc, *proc.children(recursive=True)]})
+        return list(found.values())
+
+    def _kill_leftovers(self, family: list[psutil.Process]) -> None:
+        """Ray's own processes still alive after its shutdown are killed."""
+        procs = [p for p in {p.pid: p for p in [*family, *self._family()]}.values() if alive(p)]
         _, running = psutil.wait_procs(procs, timeout=EXIT_GRACE_S if procs else 0)
         for proc in running:
             with contextlib.suppress(psutil.Error):

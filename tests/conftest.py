@@ -20,7 +20,7 @@ import pytest
 from parbench.processes import OWNER_ENV, alive, live_descendants, owned_by
 from parbench.results.schema import Cell, Record
 from parbench.segments import PREFIX, leftover_segments
-from turns import close_turns, open_turns, turn_for
+from turns import check_group, close_turns, open_turns, turn_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # The committed small run that report, statistics and store tests read.
@@ -48,6 +48,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     close_turns(config)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    check_group(item)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -223,9 +227,12 @@ def kill_probe_mid_cell(cell: Cell, busy: str, settle: float = 0.0) -> KilledPro
     failures: list[BaseException] = []
 
     def look() -> int | None:
+        # Only this test's probe (a child of this process): another test's probe running the same strategy beside
+        # it under xdist is none of its business.
+        ours = {str(child.pid) for child in psutil.Process().children(recursive=True)}
         for proc in psutil.process_iter():
             tag = _owner_tag(proc)
-            if tag is not None and tag.isdigit() and busy in (proc_text(proc) or ""):
+            if tag in ours and busy in (proc_text(proc) or ""):
                 return int(tag)
         return None
 

@@ -48,7 +48,6 @@ def test_more_ranks_than_cores_are_oversubscribed() -> None:
     assert [s["result"] for s in json.loads(result.out)["samples"]] == [20000100000] * 2
 
 
-@pytest.mark.serial  # kill_probe_mid_cell looks for the probe machine-wide
 def test_probe_killed_mid_cell_is_crashed_and_no_rank_is_left() -> None:
     """SIGKILL to the probe while its ranks run: the cell is CRASHED, and mpiexec and every rank are gone
     (listed by pid and command line if any survived)."""

@@ -22,8 +22,10 @@ from conftest import describe_alive, kill_probe_mid_cell, run_cli
 from parbench.processes import OWNER_ENV, owned_by
 from parbench.runner.cells import make_cell
 
-# serial: one Ray instance at a time on this machine, and the probe-kill test looks machine-wide.
-pytestmark = [pytest.mark.cluster, pytest.mark.serial]
+# One xdist worker runs them all, one at a time: the module's Ray head is started once, and no other test starts
+# Ray, so the Ray scratch folders a test finds in TMPDIR are its own (Ray's socket paths must fit in 107 bytes,
+# too few for conftest.private_tmp's folder below a long TMPDIR).
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("ray")]
 
 # The three results the issue names: array-sum with both kernels, and the course's 8 delayed squares (140).
 EXACT = {

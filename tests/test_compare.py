@@ -27,6 +27,9 @@ SMALL_RUN = ["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.01",
              "sequential,threads,thread-pool", "--workers", "1,2", "--repeat", "11", "--warmup", "1",
              "--isolation", "fork", "--seed", "3"]
 SCALED = "threads"
+# One xdist worker runs the module: its two real runs are swept once. Not serial: their cells sleep, and are judged
+# on their time relative to a reference paired with each repeat, so other tests beside them move both sides.
+pytestmark = pytest.mark.xdist_group("compare_runs")
 
 
 def _record(strategy: str, walls: Sequence[float], status: str = "OK", size: int = 4) -> Record:
@@ -111,8 +114,6 @@ def _spread(record: dict[str, Any]) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.serial  # two real runs that must agree: nothing else running beside them
-@pytest.mark.xdist_group("compare_runs")  # one worker sweeps the module's two runs once
 @needs_a_sweep
 def test_a_a_two_runs_of_the_same_code_flag_nothing(runs: tuple[Path, Path, Path, float]) -> None:
     """A/A: two back-to-back runs of the same cells compare with exit 0 and zero regressions."""
@@ -125,8 +126,6 @@ def test_a_a_two_runs_of_the_same_code_flag_nothing(runs: tuple[Path, Path, Path
 
 
 @pytest.mark.slow
-@pytest.mark.serial  # two real runs that must agree: nothing else running beside them
-@pytest.mark.xdist_group("compare_runs")  # one worker sweeps the module's two runs once
 @needs_a_sweep
 def test_a_b_exactly_the_scaled_strategys_cells_regress(runs: tuple[Path, Path, Path, float]) -> None:
     """A/B: against a copy with one strategy's wall times x1.5 (or more: the fixture), exit 1 and exactly that

@@ -2,8 +2,8 @@
 
 `./scripts/test` runs the suite on one xdist worker per CPU: most tests wait on processes, sockets and
 timeouts, and two of them at a time finish the suite in far less time. A test marked `serial` measures the
-machine (a CPU hog marking contaminated repeats, an A/A comparison, the bench gate) or scans every process on
-it: another test running beside it would change what it measures or what it finds. So every test takes a
+machine (a CPU hog marking contaminated repeats, the notebook's winners) or scans every process on it: another
+test running beside it would change what it measures or what it finds. So every test takes a
 turn on a readers-writer lock around its whole protocol (its fixtures' setup and teardown included): ordinary
 tests share it, a `serial` test holds it alone. A second lock, the turnstile, gives a waiting serial test
 priority: no new ordinary test starts while it waits. The controller makes the locks' folder before it starts
@@ -62,3 +62,14 @@ def turn_for(item: pytest.Item) -> AbstractContextManager[None]:
     if getattr(item.config, "workerinput", None) is None or not folder:
         return nullcontext()
     return turn(Path(folder), item.get_closest_marker(MARK) is not None)
+
+
+def check_group(item: pytest.Item) -> None:
+    """On an xdist worker under --dist loadgroup: fail a test whose `xdist_group` mark xdist ignored. xdist sends
+    a group to one worker by a suffix it appends to each test's node id, and pytest 9.2 no longer reads the
+    attribute pytest-xdist 3.8 writes it to: grouped tests then spread over the workers, and each worker
+    measures a module's fixtures again (the quick run, the GIL sweep, the compared runs) without a word."""
+    if getattr(item.config.option, "loadgroup", False) and item.get_closest_marker("xdist_group") \
+            and "@" not in item.nodeid:
+        pytest.fail(f"xdist_group ignored by this pytest-xdist under pytest {pytest.__version__}: see the pytest "
+                    "pin in pyproject.toml", pytrace=False)

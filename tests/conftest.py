@@ -183,12 +183,13 @@ class QuickRun:
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
     """`parbench sweep --preset quick` once per session: reports, Markdown and the browser test read it, and the
-    sweep itself writes its report.html. Every cell of the quick preset, visited once (--rounds 1, about 15 s
-    instead of 45): the report's content does not depend on how many visits made each median. A test using it
-    carries @needs_a_sweep: the first one to ask pays for the sweep within its own time limit."""
+    sweep itself writes its report.html. Every cell of the quick preset, visited once with 4 repeats (--rounds 1
+    --repeat 4, about 20 s instead of 45): the report's content does not depend on how many repeats made each
+    median. A test using it carries @needs_a_sweep: the first one to ask pays for the sweep within its own time
+    limit."""
     results = tmp_path_factory.mktemp("quick")
-    result = run_cli(["sweep", "--preset", "quick", "--rounds", "1", "--results", str(results), "--run-id", "quick",
-                      "--seed", "1"], timeout=SWEEP_TIMEOUT)
+    result = run_cli(["sweep", "--preset", "quick", "--rounds", "1", "--repeat", "4", "--results", str(results),
+                      "--run-id", "quick", "--seed", "1"], timeout=SWEEP_TIMEOUT)
     assert result.rc == 0, result.err
     return QuickRun(results / "quick", result)
 

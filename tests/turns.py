@@ -2,8 +2,8 @@
 
 `./scripts/test` runs the suite on one xdist worker per CPU: most tests wait on processes, sockets and
 timeouts, and two of them at a time finish the suite in far less time. A test marked `serial` measures the
-machine (a CPU hog marking contaminated repeats, the notebook's winners) or scans every process on it: another
-test running beside it would change what it measures or what it finds. So every test takes a
+machine (a CPU hog marking contaminated repeats, the notebook's winners, the bench gate) or scans every process
+on it: another test running beside it would change what it measures or what it finds. So every test takes a
 turn on a readers-writer lock around its whole protocol (its fixtures' setup and teardown included): ordinary
 tests share it, a `serial` test holds it alone. A second lock, the turnstile, gives a waiting serial test
 priority: no new ordinary test starts while it waits. The controller makes the locks' folder before it starts

@@ -1,7 +1,7 @@
 """The bench regression gate: run bench/ and compare it with the baseline of a comparable machine.
 
     python bench/gate.py [--metric paired|raw] [--threshold PCT] [--alpha A] [--confirm N] [--save-if-missing]
-                         [--refresh] [--baselines DIR] [--json FILE] [-- PYTEST_ARGS]
+                         [--refresh] [--add-session] [--sessions N] [--baselines DIR] [--json FILE] [-- PYTEST_ARGS]
 
 What is compared (`--metric paired`, the default): each benchmark's ratio to `sequential` at the same workload
 point, T_cell / T_sequential, measured pair by pair, interleaved in random order in the same session
@@ -11,11 +11,17 @@ per-pair ratios, Benjamini-Hochberg-adjusted over all benchmarks compared, gives
 applies the same rule to the raw round times (pytest-benchmark's median and data). Benchmarks over both limits
 are re-run (`--confirm` times) and only those still over them fail the gate (exit 1).
 
-Baselines: `<baselines>/<machine-id>/<pytest-benchmark id>/0001_baseline.json`. The gate uses one from a
+Baselines: `<baselines>/<machine-id>/<pytest-benchmark id>/000N_baseline.json`, one file per session of the
+unchanged tree (`--sessions N` when saving, `--add-session` to measure one more). A runner's speed and the
+placement of a strategy's processes drift between sessions, minutes apart, in ways no same-session reference
+cancels (a Manager's server round trips, say); so each benchmark is compared with its *slowest* baseline session:
+it regresses only when it is slower than the unchanged tree was ever seen to be, by more than the threshold.
+The gate uses the baseline of a
 machine of the same kind as this one (architecture, logical CPU count, Python implementation and version:
 what the normalised figure depends on; the CPU model string is not), this machine's own id first, and says
 which it used and how that machine differs. With none, it fails with one line (exit 2), unless
 `--save-if-missing` (save one, pass). `--refresh` replaces the baseline in use (or saves this machine's).
+
 """
 
 from __future__ import annotations
@@ -58,7 +64,11 @@ DEFAULT_ALPHA = 0.05
 # over them in the re-run fails.
 DEFAULT_CONFIRM = 1
 NO_BASELINE_EXIT = 2
-BASELINE_NAME = "0001_baseline.json"
+BASELINE_GLOB = "[0-9][0-9][0-9][0-9]_baseline.json"
+# Sessions a saved baseline measures: a benchmark's ratio can move between two modes from one session to the next
+# (NOISE.md: manager x1 1.38 and 2.13 on an unchanged tree); three sessions give the slowest one a fair chance to
+# be seen, at ~12 minutes each on the 2-CPU machine.
+DEFAULT_SESSIONS = 3
 SUITE = "bench"
 # Raw round times go into the JSON too: the raw metric tests them. Never under pytest-xdist: two benchmarks at once
 # would time each other (pytest-benchmark disables itself there, and writes no JSON).
@@ -79,12 +89,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--save-if-missing", action="store_true",
                         help="with no comparable baseline, save one and pass (default: fail)")
     parser.add_argument("--refresh", action="store_true", help="measure and replace the baseline in use")
+    parser.add_argument("--add-session", action="store_true",
+                        help="measure one more session of the unchanged tree into the baseline in use")
+    parser.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS,
+                        help=f"sessions a saved or refreshed baseline measures (default {DEFAULT_SESSIONS})")
     parser.add_argument("--baselines", type=Path, default=ROOT / "results" / "baselines",
                         help="folder of per-machine baselines (default results/baselines)")
     parser.add_argument("--json", type=Path, default=ROOT / "results" / "bench" / "last.json",
                         help="where this run's pytest-benchmark JSON goes (default results/bench/last.json)")
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest after `--` (e.g. -k pool-map)")
     args = parser.parse_args(argv)
+    if args.sessions < 1:
+        parser.error(f"--sessions must be at least 1, not {args.sessions}")
     # pytest runs from the repository root: a relative --json must name the same file for it and for us.
     args.json, args.baselines = args.json.resolve(), args.baselines.resolve()
     if args.threshold is None:
@@ -117,6 +133,8 @@ class Baseline:
     kind: MachineKind
     cpu_model: str
     python_version: str
+    # Every session of the baseline (its folder's numbered files), `path` the newest.
+    sessions: tuple[Path, ...] = ()
 
 
 def read_baseline(path: Path) -> Baseline | None:
@@ -134,12 +152,13 @@ def read_baseline(path: Path) -> Baseline | None:
 
 
 def find_baseline(baselines: Path) -> Baseline | None:
-    """The comparable baseline: same machine kind, this machine's own id first."""
-    found = (read_baseline(p) for p in sorted(baselines.glob("*/*/[0-9][0-9][0-9][0-9]_*.json")))
+    """The comparable baseline: same machine kind, this machine's own id first, with all its sessions."""
+    found = (read_baseline(p) for p in sorted(baselines.glob(f"*/*/{BASELINE_GLOB}")))
     comparable = [b for b in found if b is not None and b.kind == this_kind()]
     if not comparable:
         return None
-    return max(comparable, key=lambda b: (b.machine_id == machine_id(), b.path.name, str(b.path)))
+    best = max(comparable, key=lambda b: (b.machine_id == machine_id(), str(b.path.parent), b.path.name))
+    return replace(best, sessions=tuple(b.path for b in comparable if b.path.parent == best.path.parent))
 
 
 def differences(base: Baseline) -> list[str]:
@@ -162,6 +181,8 @@ class Figure:
     samples: np.ndarray
     # The paired ratio's denominator: 'sequential', or 'sequential + 2 process starts (fork)' (bench/harness.py).
     reference: str = "sequential"
+    # A baseline's figure: the medians of all its sessions (this one the slowest); empty for a run's own figure.
+    sessions: tuple[float, ...] = ()
 
 
 def figure_of(bench: Mapping[str, Any], metric: Metric) -> Figure | None:
@@ -181,6 +202,32 @@ def figures(path: Path, metric: Metric) -> dict[str, Figure | None]:
     return {b["fullname"]: figure_of(b, metric) for b in json.loads(path.read_text())["benchmarks"]}
 
 
+def baseline_figures(sessions: Sequence[Path], metric: Metric) -> dict[str, Figure | None]:
+    """fullname -> the figure of its slowest session (largest median) among the sessions that have it, paired with
+    the newest session's reference, carrying every such session's median; None when no session has it."""
+    per_session = [figures(path, metric) for path in sessions]
+    merged: dict[str, Figure | None] = {}
+    for name in sorted(set().union(*per_session)):
+        found = [f for session in per_session if (f := session.get(name)) is not None]
+        same = [f for f in found if f.reference == found[-1].reference]
+        slowest = max(same, key=lambda f: f.median) if same else None
+        merged[name] = slowest and replace(slowest, sessions=tuple(sorted(f.median for f in same)))
+    return merged
+
+
+def wide_lines(base: Mapping[str, Figure | None], threshold: float, metric: Metric) -> list[str]:
+    """Say which benchmarks moved more than the threshold between the baseline's sessions: each is gated against
+    its slowest session, so a slowdown smaller than that move can pass unseen there."""
+    wide = sorted(((f.sessions[-1] / f.sessions[0] - 1) * 100, name) for name, f in base.items()
+                  if f is not None and len(f.sessions) > 1 and f.sessions[0] > 0
+                  and f.sessions[-1] > f.sessions[0] * (1 + threshold / 100))
+    if not wide:
+        return []
+    shown = ", ".join(f"{name.split('::')[-1]} +{move:.0f}%" for move, name in reversed(wide[-5:]))
+    return [f"bench gate: {len(wide)} benchmark(s) moved more than +{threshold:g}% between the baseline's sessions "
+            f"on an unchanged tree ({metric}; largest: {shown}); each is compared with its slowest session"]
+
+
 @dataclass(frozen=True)
 class Change:
     name: str
@@ -194,12 +241,16 @@ class Change:
         return self.growth > threshold and self.q < alpha
 
     def describe(self, metric: Metric) -> str:
+        def shown(value: float) -> str:
+            return f"{value:.3f}" if metric == "paired" else f"{value * 1e3:.2f} ms"
+
         test = (f"{len(self.before.samples)} vs {len(self.after.samples)} "
                 f"{'pairs' if metric == 'paired' else 'rounds'}, Mann-Whitney U p={self.p:.2g}, BH q={self.q:.2g}")
-        if metric == "paired":
-            return (f"paired ratio to sequential {self.before.median:.3f} -> {self.after.median:.3f} "
-                    f"({self.growth:+.0f}%; {test})")
-        return (f"median {self.before.median * 1e3:.2f} ms -> {self.after.median * 1e3:.2f} ms "
+        seen = self.before.sessions
+        where = (f" (slowest of {len(seen)} baseline sessions, {shown(seen[0])} to {shown(seen[-1])})"
+                 if len(seen) > 1 else "")
+        what = "paired ratio to sequential" if metric == "paired" else "median"
+        return (f"{what} {shown(self.before.median)}{where} -> {shown(self.after.median)} "
                 f"({self.growth:+.0f}%; {test})")
 
 
@@ -264,32 +315,56 @@ def run_pytest(targets: Sequence[str], extra: Sequence[str], json_out: Path) -> 
     return rc
 
 
-def save_baseline(args: argparse.Namespace, target: Path) -> int:
-    """Run the suite into a temporary file; only a fully passing run replaces the baseline."""
-    with tempfile.TemporaryDirectory(prefix="parbench-bench-") as tmp:
-        fresh = Path(tmp) / BASELINE_NAME
-        rc = run_pytest([SUITE], args.pytest_args, fresh)
+def session_path(target: Path, number: int) -> Path:
+    return target / f"{number:04d}_baseline.json"
+
+
+def measure_sessions(args: argparse.Namespace, count: int, tmp: Path) -> list[Path] | int:
+    """Run the suite `count` times into `tmp`: the files, or pytest's exit code at the first failing run."""
+    fresh = []
+    for number in range(1, count + 1):
+        print(f"bench gate: baseline session {number}/{count}", flush=True)
+        fresh.append(session_path(tmp, number))
+        rc = run_pytest([SUITE], args.pytest_args, fresh[-1])
         if rc != 0:
             print(f"bench gate: the benchmarks failed (pytest exit {rc}); baseline NOT saved", flush=True)
             return rc
+    return fresh
+
+
+def save_baseline(args: argparse.Namespace, target: Path, *, add: bool = False) -> int:
+    """Measure `--sessions` sessions (one with `add`) into a temporary folder; only fully passing runs are saved,
+    replacing the baseline's sessions (added after them with `add`)."""
+    kept = sorted(target.glob(BASELINE_GLOB)) if add else []
+    with tempfile.TemporaryDirectory(prefix="parbench-bench-") as tmp:
+        fresh = measure_sessions(args, 1 if add else args.sessions, Path(tmp))
+        if isinstance(fresh, int):
+            return fresh
         target.mkdir(parents=True, exist_ok=True)
-        for old in target.glob("*.json"):
+        for old in target.glob("*.json") if not add else ():
             old.unlink()
-        shutil.copyfile(fresh, target / BASELINE_NAME)
-    count = len(figures(target / BASELINE_NAME, "raw"))
-    print(f"bench gate: saved baseline {rel(target / BASELINE_NAME)} ({count} benchmarks)", flush=True)
+        saved = [session_path(target, len(kept) + i) for i in range(1, len(fresh) + 1)]
+        for source, copy in zip(fresh, saved, strict=True):
+            shutil.copyfile(source, copy)
+    count = len(figures(saved[-1], "raw"))
+    print(f"bench gate: saved {len(saved)} baseline session(s) in {rel(target)} ({count} benchmarks; "
+          f"{len(kept) + len(saved)} session(s) in all)", flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(target / BASELINE_NAME, args.json)
+    shutil.copyfile(saved[-1], args.json)
     return 0
 
 
 def compare(args: argparse.Namespace, baseline: Baseline) -> int:
     """Gate the whole suite, then re-run only the regressed benchmarks, up to `--confirm` times: the gate fails
     on those still regressed in the last run, or when a benchmark fails (a wrong result)."""
-    base = figures(baseline.path, args.metric)
+    sessions = baseline.sessions or (baseline.path,)
+    source = rel(baseline.path.parent) if len(sessions) > 1 else rel(baseline.path)
+    base = baseline_figures(sessions, args.metric)
+    for line in wide_lines(base, args.threshold, args.metric):
+        print(line, flush=True)
     rc = run_pytest([SUITE], args.pytest_args, args.json)
     if args.json.exists():
-        report_ungated(base, figures(args.json, args.metric), rel(baseline.path), args.metric)
+        report_ungated(base, figures(args.json, args.metric), source, args.metric)
     regressed = regressions(base, args.json, args)
     for attempt in range(1, args.confirm + 1):
         if rc != 0 or not regressed:
@@ -304,7 +379,7 @@ def compare(args: argparse.Namespace, baseline: Baseline) -> int:
     failed = rc != 0 or bool(regressed)
     why = f" (the benchmarks failed: pytest exit {rc})" if rc else ""
     print(f"bench gate: {'FAILED' if failed else 'PASSED'}{why} ({args.metric}: +{args.threshold:g}% and BH q < "
-          f"{args.alpha:g}, baseline {rel(baseline.path)}, machine {machine_id()}, load average "
+          f"{args.alpha:g}, baseline {source}, machine {machine_id()}, load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)", flush=True)
     return (rc or 1) if failed else 0
 
@@ -321,10 +396,11 @@ def rel(path: Path) -> str:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     found = find_baseline(args.baselines)
-    if args.refresh:
+    if args.refresh or args.add_session:
         target = found.path.parent if found else args.baselines / machine_id() / pytest_benchmark_id()
-        print(f"bench gate: refreshing the baseline in {rel(target)}", flush=True)
-        return save_baseline(args, target)
+        print(f"bench gate: {'adding a session to' if args.add_session else 'refreshing'} the baseline in "
+              f"{rel(target)}", flush=True)
+        return save_baseline(args, target, add=args.add_session)
     if found is None:
         where = f"in {rel(args.baselines)} for a machine like this one ({this_kind()}; id {machine_id()})"
         if not args.save_if_missing:
@@ -333,7 +409,8 @@ def main(argv: list[str]) -> int:
             return NO_BASELINE_EXIT
         print(f"bench gate: no comparable baseline {where}: saving one (--save-if-missing)", flush=True)
         return save_baseline(args, args.baselines / machine_id() / pytest_benchmark_id())
-    print(f"bench gate: comparing with {rel(found.path)}, {found.kind}: "
+    sessions = f" ({len(found.sessions)} sessions)" if len(found.sessions) > 1 else ""
+    print(f"bench gate: comparing with {rel(found.path.parent if sessions else found.path)}{sessions}, {found.kind}: "
           f"{'; '.join(differences(found)) or 'same machine id, CPU model and Python'}", flush=True)
     return compare(args, found)
 

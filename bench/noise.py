@@ -186,7 +186,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--hog", type=int, default=0, help="run number (1-based) with a CPU hog; 0: none")
     parser.add_argument("--hog-cpu", type=int, default=0, help="the CPU the hog is pinned to (default 0)")
-    parser.add_argument("--baseline", type=Path, default=None, help="baseline JSON the runs are judged against")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="baseline JSON, or a folder of baseline sessions, the runs are judged against")
     parser.add_argument("--threshold", type=float, default=float(gate.DEFAULT_THRESHOLDS["paired"]))
     parser.add_argument("--reuse", action="store_true", help="re-analyse the runs saved in --out, run nothing")
     parser.add_argument("--only", type=int, nargs="+", help="with --reuse: analyse these runs only")
@@ -200,7 +201,8 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     found = gate.find_baseline(ROOT / "results" / "baselines")
-    baseline = args.baseline or (found.path if found else None)
+    sessions = (sorted(args.baseline.glob(gate.BASELINE_GLOB)) if args.baseline and args.baseline.is_dir() else
+                [args.baseline] if args.baseline else list(found.sessions) if found else [])
     started = time.monotonic()
     numbers = args.only or list(range(1, args.runs + 1))
     runs = [load_run(args.out / f"run{i}.json") if args.reuse else
@@ -212,10 +214,12 @@ def main(argv: list[str]) -> int:
     lines = [f"Machine {machine_id()}; runs {', '.join(map(str, numbers))} {how}; CPU hog in run {hogged}.", "",
              *spread_table(runs), ""]
     every: dict[str, float] = {}
-    if baseline is not None:
-        base = gate.figures(baseline, "paired")
+    if sessions:
+        base = gate.baseline_figures(sessions, "paired")
         every = catch_factors(runs, base, args.threshold)
-        lines += [f"Gate verdicts against {gate.rel(baseline)} at +{args.threshold:g} % and BH q < "
+        against = (f"{gate.rel(sessions[0].parent)} ({len(sessions)} sessions; each benchmark against its slowest)"
+                   if len(sessions) > 1 else gate.rel(sessions[0]))
+        lines += [f"Gate verdicts against {against} at +{args.threshold:g} % and BH q < "
                   f"{gate.DEFAULT_ALPHA} (first pass, no re-run):", "", *verdict_lines(runs, base, args.threshold), "",
                   *detection_lines(every, len(runs)), ""]
     lines += table_lines(runs, every)

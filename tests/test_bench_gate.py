@@ -41,9 +41,11 @@ def gate(baselines: Path, *flags: str, slowdown: str | None = None,
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """A baseline saved with --save-if-missing, its run's JSON written into a folder that did not exist."""
+    """A baseline of one session saved with --save-if-missing, its run's JSON written into a folder that did not
+    exist."""
     baselines = tmp_path_factory.mktemp("baselines")
-    return baselines, gate(baselines, "--save-if-missing", json_out=baselines / "not" / "yet" / "last.json")
+    return baselines, gate(baselines, "--save-if-missing", "--sessions", "1",
+                           json_out=baselines / "not" / "yet" / "last.json")
 
 
 def test_with_no_comparable_baseline_the_gate_fails_with_one_line(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -39,12 +40,12 @@ def bench_entry(name: str, ratios: list[float] | None, times: list[float]) -> di
 
 
 def write_baseline(root: Path, machine_id: str, *, cpus: int | None = None, brand: str = "Some CPU @ 9.99GHz",
-                   benchmarks: list[dict[str, Any]] | None = None) -> Path:
+                   benchmarks: list[dict[str, Any]] | None = None, session: int = 1) -> Path:
     info = {"machine": platform.machine(), "python_implementation": platform.python_implementation(),
             "python_version": platform.python_version(), "parbench_machine_id": machine_id,
             "cpu": {"count": cpus or os.cpu_count(), "brand_raw": brand}}
-    path = root / machine_id / "Linux-CPython-3.11-64bit" / "0001_baseline.json"
-    path.parent.mkdir(parents=True)
+    path = root / machine_id / "Linux-CPython-3.11-64bit" / f"{session:04d}_baseline.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine_info": info, "benchmarks": benchmarks or []}))
     return path
 
@@ -155,9 +156,82 @@ def test_a_figure_paired_with_another_reference_is_reported_not_gated(capsys: py
     assert "not gated on the normalised figure yet (1 benchmark(s) paired with another reference in old.json, " \
            "e.g. pipe: 'sequential' there, 'sequential + 2 process starts (fork)' now" in out
 
+
+
 def test_the_committed_baseline_carries_the_paired_ratio_for_every_benchmark() -> None:
-    """results/baselines/ was refreshed with the new fields: every benchmark has per-pair ratios and a CI."""
-    [path] = (ROOT / "results" / "baselines").glob("*/*/0001_baseline.json")
-    benchmarks = json.loads(path.read_text())["benchmarks"]
-    paired = [b["extra_info"].get("paired_ratio") for b in benchmarks]
-    assert benchmarks and all(p and p["pairs"] == len(p["ratios"]) >= 10 and len(p["ci95"]) == 2 for p in paired)
+    """results/baselines/ was refreshed with the new fields: in every session of the one committed baseline,
+    every benchmark has per-pair ratios and a CI."""
+    paths = sorted((ROOT / "results" / "baselines").glob("*/*/*_baseline.json"))
+    assert paths and {p.parent for p in paths} == {paths[0].parent}
+    for path in paths:
+        benchmarks = json.loads(path.read_text())["benchmarks"]
+        paired = [b["extra_info"].get("paired_ratio") for b in benchmarks]
+        assert benchmarks and all(p and p["pairs"] == len(p["ratios"]) >= 10 and len(p["ci95"]) == 2
+                                  for p in paired), path
+
+
+def sessions_of(tmp_path: Path, medians: list[float]) -> Any:
+    """A baseline of one benchmark `b`, one session per median, 15 pairs each spread +-3% around it."""
+    rng = np.random.default_rng(3)
+    for number, median in enumerate(medians, 1):
+        ratios = list(median * (1.0 + 0.03 * rng.standard_normal(15)))
+        write_baseline(tmp_path, "x86_64-some-cpu-ncpu", session=number,
+                       benchmarks=[bench_entry("b", ratios, [1.0])])
+    found = gate.find_baseline(tmp_path)
+    assert found is not None
+    return found
+
+
+def test_a_baseline_is_all_the_sessions_of_its_folder_the_newest_named(tmp_path: Path) -> None:
+    """Three numbered sessions in one folder: one baseline with all three, 0003 its newest file."""
+    found = sessions_of(tmp_path, [1.0, 1.1, 1.2])
+    assert [p.name for p in found.sessions] == ["0001_baseline.json", "0002_baseline.json", "0003_baseline.json"]
+    assert found.path.name == "0003_baseline.json"
+
+
+def test_each_benchmark_is_compared_with_its_slowest_baseline_session(tmp_path: Path) -> None:
+    """Sessions at 0.8, 1.3 and 1.0 (the unchanged tree moved between two modes): a run at 1.4 is +8% over the
+    slowest, not a regression, though +75% over the fastest; a run at 1.3 x 1.3 is +30% over it and regresses."""
+    found = sessions_of(tmp_path, [0.8, 1.3, 1.0])
+    base = gate.baseline_figures(found.sessions, "paired")
+    assert base["b"].median == pytest.approx(1.3, rel=0.05)
+    assert base["b"].sessions == tuple(sorted(base["b"].sessions)) and len(base["b"].sessions) == 3
+    rng = np.random.default_rng(4)
+    for level, regressed in ((1.4, False), (1.3 * 1.3, True)):
+        now = {"b": gate.figure_of(bench_entry("b", list(level * (1 + 0.03 * rng.standard_normal(15))), [1.0]),
+                                   "paired")}
+        [change] = gate.changes(base, now)
+        assert change.regressed(20, 0.05) is regressed, change
+    said = change.describe("paired")
+    assert re.search(r"1\.3\d\d \(slowest of 3 baseline sessions, 0\.[78]\d\d to 1\.3\d\d\) -> 1\.[67]", said), said
+
+
+def test_benchmarks_that_moved_between_sessions_more_than_the_threshold_are_named(tmp_path: Path) -> None:
+    """Sessions 0.8 and 1.3 (+62%): the gate says it compares `b` with its slowest session; 1.0 and 1.1 (+10%
+    under a 20% threshold): nothing to say."""
+    wide = gate.wide_lines(gate.baseline_figures(sessions_of(tmp_path / "a", [0.8, 1.3]).sessions, "paired"),
+                           20, "paired")
+    assert len(wide) == 1 and "1 benchmark(s) moved more than +20%" in wide[0] and "b +6" in wide[0]
+    assert gate.wide_lines(gate.baseline_figures(sessions_of(tmp_path / "b", [1.0, 1.1]).sessions, "paired"),
+                           20, "paired") == []
+
+
+def test_add_session_appends_and_a_failing_run_saves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """--add-session measures one run into the baseline in use, as its next number; a run whose benchmarks fail
+    adds nothing. (The suite itself is stood in for here: tests/test_bench_gate.py saves a real one.)"""
+    found = sessions_of(tmp_path, [1.0])
+    outcome = {"rc": 0}
+
+    def fake_run(targets: list[str], extra: list[str], json_out: Path) -> int:
+        json_out.write_text(found.path.read_text())
+        return outcome["rc"]
+
+    monkeypatch.setattr(gate, "run_pytest", fake_run)
+    args = ["--baselines", str(tmp_path), "--json", str(tmp_path / "out" / "last.json"), "--add-session"]
+    outcome["rc"] = 1
+    assert gate.main(args) == 1 and len(gate.find_baseline(tmp_path).sessions) == 1
+    outcome["rc"] = 0
+    assert gate.main(args) == 0
+    assert [p.name for p in gate.find_baseline(tmp_path).sessions] == ["0001_baseline.json", "0002_baseline.json"]
+    assert "2 session(s) in all" in capsys.readouterr().out and (tmp_path / "out" / "last.json").exists()

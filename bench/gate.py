@@ -162,14 +162,24 @@ def find_baseline(baselines: Path) -> Baseline | None:
 
 
 def differences(base: Baseline) -> list[str]:
-    """How the baseline's machine differs from this one, in what does not decide comparability."""
+    """How the baseline's machine differs from this one, in what does not decide comparability; with several
+    sessions, in how many of them."""
+    sessions = [b for p in base.sessions if (b := read_baseline(p)) is not None] or [base]
+    here = {"machine id": machine_id(), "CPU model": cpu_model(), "Python": platform.python_version()}
     diffs = []
-    if base.machine_id != machine_id():
-        diffs.append(f"machine id {base.machine_id} (this machine: {machine_id()})")
-    if base.cpu_model != cpu_model():
-        diffs.append(f"CPU model {base.cpu_model!r} (this machine: {cpu_model()!r})")
-    if base.python_version != platform.python_version():
-        diffs.append(f"Python {base.python_version} (this machine: {platform.python_version()})")
+    for what, mine in here.items():
+        theirs = [{"machine id": b.machine_id, "CPU model": b.cpu_model, "Python": b.python_version}[what]
+                  for b in sessions]
+        other = sorted({t for t in theirs if t != mine})
+        if other:
+            count = sum(t != mine for t in theirs)
+            where = f" in {count} of {len(theirs)} sessions" if len(theirs) > 1 else ""
+            shown = ", ".join(repr(o) if what == "CPU model" else o for o in other)
+            mine_shown = repr(mine) if what == "CPU model" else mine
+            diffs.append(f"{what} {shown}{where} (this machine: {mine_shown})")
+    folder = base.path.parent.parent.name
+    if folder != machine_id() and all(folder != b.machine_id for b in sessions):
+        diffs.append(f"saved under machine id {folder} (this machine: {machine_id()})")
     return diffs
 
 

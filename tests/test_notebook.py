@@ -18,7 +18,9 @@ NOTEBOOK = ROOT / "examples" / "course.ipynb"
 EXACT = {"transports": [499_999_500_000], "squares": [140], "exercise": [25_502_500]}
 
 # serial: every workload point must have a winner, which another test's load beside it can take away.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3 * SWEEP_TIMEOUT), pytest.mark.serial]
+# One xdist worker runs the module: the notebook (a module fixture, ~27 s) is executed once, not once per worker.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3 * SWEEP_TIMEOUT), pytest.mark.serial,
+              pytest.mark.xdist_group("notebook")]
 
 
 def _text(cell: Any) -> str:

@@ -121,9 +121,10 @@ SLOW_SHARED = {"workloads": "delayed-square", "strategies": "shared-array,thread
 SLOW_PARAMS = [ParamFlag("--sizes", "size", ("4",)), ParamFlag("--delay", "delay", ("0.3",))]
 
 
-def _slow_shared_args() -> list[str]:
-    seed = _seed_putting_first("shared-array", SLOW_SHARED, SLOW_PARAMS)
-    return ["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.3", "--strategies", "shared-array,threads",
+def _slow_shared_args(strategies: str = "shared-array,threads") -> list[str]:
+    """A sweep whose first cell is shared-array x2 on 4 items of 0.3 s (long enough to be caught running)."""
+    seed = _seed_putting_first("shared-array", {**SLOW_SHARED, "strategies": strategies}, SLOW_PARAMS)
+    return ["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.3", "--strategies", strategies,
             "--workers", "2", "--repeat", "2", "--warmup", "0", "--seed", str(seed)]
 
 
@@ -148,8 +149,9 @@ def test_a_worker_killed_mid_cell_makes_the_cell_crashed_and_the_sweep_goes_on(s
 @pytest.mark.slow
 def test_a_killed_probe_is_crashed_and_its_workers_and_segments_are_cleaned(sweep: Callable[..., Sweep]) -> None:
     """SIGKILL to the probe itself: CRASHED with the signal named; its orphaned workers and the SharedArray
-    segment it had made are removed by the driver."""
-    running = sweep(_slow_shared_args())
+    segment it had made are removed by the driver. (shared-array alone: what follows the crash is the other
+    test's business.)"""
+    running = sweep(_slow_shared_args("shared-array"))
     probe, workers = _probe_with_workers(running)
     os.kill(probe.pid, signal.SIGKILL)
     assert running.finish() == 1
@@ -182,7 +184,7 @@ def test_ctrl_c_exits_130_keeps_whole_records_and_resume_completes_without_dupli
         sweep: Callable[..., Sweep]) -> None:
     """SIGINT mid-sweep: exit 130, every line of records.jsonl parses, no probe left; --resume measures only
     the missing visits, so the run ends with every planned visit (7 cells x 2 rounds) exactly once."""
-    running = sweep(["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.05", "--strategies",
+    running = sweep(["--workloads", "delayed-square", "--sizes", "4", "--delay", "0.02", "--strategies",
                      "threads,thread-pool,pool-map", "--workers", "1,2", "--repeat", "2", "--warmup", "0",
                      "--rounds", "2"])
     wait_until(lambda: len(running.records()) >= 2 and running.probes(), 60, "2 records and a running probe")

@@ -32,7 +32,7 @@ VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(t?)$")
 NAME = re.compile(r"^python3(\.\d+)?t?$")
 STAMP = ".parbench-env"
 INSTALL_TIMEOUT_S = 1200.0
-MIN_VERSION = (3, 11)  # pyproject.toml's requires-python
+MIN_VERSION = (3, 11)  # pyproject.toml's requires-python (tests/test_environments.py checks they agree)
 FOUND = "found"  # pythons = "found": every supported interpreter found here (runner.spec, the gil preset)
 
 
@@ -197,6 +197,10 @@ def ensure(interp: Interpreter, root: Path | None, extras: tuple[str, ...]) -> s
     stamp = _stamp(source, extras)
     if python.exists() and (folder / STAMP).is_file() and (folder / STAMP).read_text() == stamp:
         return str(python)
+    if _version_key(interp)[:2] < MIN_VERSION:
+        # Said before a venv is made: pip would say it too, but only after ~20 s of building parbench's metadata.
+        raise UserError(f"cannot build the environment of Python {interp.name()} in {folder}: parbench requires "
+                        f"Python >={'.'.join(map(str, MIN_VERSION))} (pyproject.toml's requires-python)")
     _build(interp, folder, source, extras)
     (folder / STAMP).write_text(stamp)
     return str(python)

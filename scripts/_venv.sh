@@ -58,8 +58,13 @@ ensure_venv() {
 ensure_other_python() {
   local other
   other="$(.venv/bin/python -c 'import sys; print("3.12" if sys.version_info[:2] == (3, 13) else "3.13")')"
-  .venv/bin/python -c "from parbench.runner.environments import resolve; resolve('$other')" 2>/dev/null && return 0
-  echo "parbench: no Python $other found on PATH or under pyenv: installing a uv-managed one for the GIL tests" >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check uv >&2
-  .venv/bin/python -m uv python install "$other" >&2
+  if ! .venv/bin/python -c "from parbench.runner.environments import resolve; resolve('$other')" 2>/dev/null; then
+    echo "parbench: no Python $other found on PATH or under pyenv: installing a uv-managed one for the GIL tests" >&2
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check uv >&2
+    .venv/bin/python -m uv python install "$other" >&2
+  fi
+  # Its parbench environment too, where the GIL tests look for it (tests/conftest.py py313_envs): set up with
+  # .venv, once per pyproject.toml, rather than inside the first test that needs it.
+  .venv/bin/python -c "import sys; from pathlib import Path; from parbench.runner.environments import ensure, resolve
+ensure(resolve('$other'), Path(sys.prefix) / 'parbench-envs', ())"
 }

@@ -266,7 +266,8 @@ OTHER_PYTHON = "3.12" if sys.version_info[:2] == (3, 13) else "3.13"
 @pytest.fixture(scope="session")
 def py313_envs() -> Path:
     """The environments folder holding OTHER_PYTHON's (3.13's), built once (about 40 s) and reused across sessions while
-    pyproject.toml is unchanged (runner.environments' stamp): it lives beside this test environment."""
+    pyproject.toml is unchanged (runner.environments' stamp): it lives beside this test environment. scripts/test
+    builds it with .venv (ensure_other_python); a bare pytest run builds it here."""
     from parbench.runner.environments import ensure, resolve
 
     folder = Path(sys.prefix) / "parbench-envs"

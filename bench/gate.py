@@ -15,13 +15,11 @@ Baselines: `<baselines>/<machine-id>/<pytest-benchmark id>/000N_baseline.json`, 
 unchanged tree (`--sessions N` when saving, `--add-session` to measure one more). A runner's speed and the
 placement of a strategy's processes drift between sessions, minutes apart, in ways no same-session reference
 cancels (a Manager's server round trips, say); so each benchmark is compared with its *slowest* baseline session:
-it regresses only when it is slower than the unchanged tree was ever seen to be, by more than the threshold.
-The gate uses the baseline of a
-machine of the same kind as this one (architecture, logical CPU count, Python implementation and version:
-what the normalised figure depends on; the CPU model string is not), this machine's own id first, and says
-which it used and how that machine differs. With none, it fails with one line (exit 2), unless
-`--save-if-missing` (save one, pass). `--refresh` replaces the baseline in use (or saves this machine's).
-
+it regresses only when it is slower than the unchanged tree was ever seen to be, by more than the threshold. The
+gate uses the baseline of a machine of the same kind as this one (architecture, logical CPU count, Python
+implementation and version: what the normalised figure depends on; the CPU model string is not), this machine's
+own id first, and says which it used and how that machine differs. With none, it fails with one line (exit 2),
+unless `--save-if-missing` (save one, pass). `--refresh` replaces the baseline in use (or saves this machine's).
 """
 
 from __future__ import annotations
@@ -136,6 +134,14 @@ class Baseline:
     # Every session of the baseline (its folder's numbered files), `path` the newest.
     sessions: tuple[Path, ...] = ()
 
+    def all_sessions(self) -> tuple[Path, ...]:
+        return self.sessions or (self.path,)
+
+    def where(self) -> str:
+        """Its folder and session count, or its one file."""
+        count = len(self.all_sessions())
+        return f"{rel(self.path.parent)} ({count} sessions)" if count > 1 else rel(self.path)
+
 
 def read_baseline(path: Path) -> Baseline | None:
     """The machine a pytest-benchmark JSON file was measured on; None when it is not one."""
@@ -164,19 +170,18 @@ def find_baseline(baselines: Path) -> Baseline | None:
 def differences(base: Baseline) -> list[str]:
     """How the baseline's machine differs from this one, in what does not decide comparability; with several
     sessions, in how many of them."""
-    sessions = [b for p in base.sessions if (b := read_baseline(p)) is not None] or [base]
-    here = {"machine id": machine_id(), "CPU model": cpu_model(), "Python": platform.python_version()}
+    sessions = [b for p in base.all_sessions() if (b := read_baseline(p)) is not None] or [base]
+    facts: list[tuple[str, str, list[str]]] = [
+        ("machine id", machine_id(), [b.machine_id for b in sessions]),
+        ("CPU model", repr(cpu_model()), [repr(b.cpu_model) for b in sessions]),
+        ("Python", platform.python_version(), [b.python_version for b in sessions])]
     diffs = []
-    for what, mine in here.items():
-        theirs = [{"machine id": b.machine_id, "CPU model": b.cpu_model, "Python": b.python_version}[what]
-                  for b in sessions]
+    for what, mine, theirs in facts:
         other = sorted({t for t in theirs if t != mine})
         if other:
             count = sum(t != mine for t in theirs)
             where = f" in {count} of {len(theirs)} sessions" if len(theirs) > 1 else ""
-            shown = ", ".join(repr(o) if what == "CPU model" else o for o in other)
-            mine_shown = repr(mine) if what == "CPU model" else mine
-            diffs.append(f"{what} {shown}{where} (this machine: {mine_shown})")
+            diffs.append(f"{what} {', '.join(other)}{where} (this machine: {mine})")
     folder = base.path.parent.parent.name
     if folder != machine_id() and all(folder != b.machine_id for b in sessions):
         diffs.append(f"saved under machine id {folder} (this machine: {machine_id()})")
@@ -351,8 +356,9 @@ def save_baseline(args: argparse.Namespace, target: Path, *, add: bool = False) 
         if isinstance(fresh, int):
             return fresh
         target.mkdir(parents=True, exist_ok=True)
-        for old in target.glob("*.json") if not add else ():
-            old.unlink()
+        if not add:
+            for old in target.glob("*.json"):
+                old.unlink()
         saved = [session_path(target, len(kept) + i) for i in range(1, len(fresh) + 1)]
         for source, copy in zip(fresh, saved, strict=True):
             shutil.copyfile(source, copy)
@@ -367,9 +373,8 @@ def save_baseline(args: argparse.Namespace, target: Path, *, add: bool = False) 
 def compare(args: argparse.Namespace, baseline: Baseline) -> int:
     """Gate the whole suite, then re-run only the regressed benchmarks, up to `--confirm` times: the gate fails
     on those still regressed in the last run, or when a benchmark fails (a wrong result)."""
-    sessions = baseline.sessions or (baseline.path,)
-    source = rel(baseline.path.parent) if len(sessions) > 1 else rel(baseline.path)
-    base = baseline_figures(sessions, args.metric)
+    source = baseline.where()
+    base = baseline_figures(baseline.all_sessions(), args.metric)
     for line in wide_lines(base, args.threshold, args.metric):
         print(line, flush=True)
     rc = run_pytest([SUITE], args.pytest_args, args.json)
@@ -419,8 +424,7 @@ def main(argv: list[str]) -> int:
             return NO_BASELINE_EXIT
         print(f"bench gate: no comparable baseline {where}: saving one (--save-if-missing)", flush=True)
         return save_baseline(args, args.baselines / machine_id() / pytest_benchmark_id())
-    sessions = f" ({len(found.sessions)} sessions)" if len(found.sessions) > 1 else ""
-    print(f"bench gate: comparing with {rel(found.path.parent if sessions else found.path)}{sessions}, {found.kind}: "
+    print(f"bench gate: comparing with {found.where()}, {found.kind}: "
           f"{'; '.join(differences(found)) or 'same machine id, CPU model and Python'}", flush=True)
     return compare(args, found)
 

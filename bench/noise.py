@@ -181,6 +181,14 @@ def table_lines(runs: list[Run], every: dict[str, float]) -> list[str]:
     return lines
 
 
+def baseline_sessions(given: Path | None) -> list[Path]:
+    """The sessions the runs are judged against: a given file, a given folder's sessions, or the gate's own."""
+    if given is not None:
+        return sorted(given.glob(gate.BASELINE_GLOB)) if given.is_dir() else [given]
+    found = gate.find_baseline(ROOT / "results" / "baselines")
+    return list(found.all_sessions()) if found else []
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -200,9 +208,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    found = gate.find_baseline(ROOT / "results" / "baselines")
-    sessions = (sorted(args.baseline.glob(gate.BASELINE_GLOB)) if args.baseline and args.baseline.is_dir() else
-                [args.baseline] if args.baseline else list(found.sessions) if found else [])
+    sessions = baseline_sessions(args.baseline)
     started = time.monotonic()
     numbers = args.only or list(range(1, args.runs + 1))
     runs = [load_run(args.out / f"run{i}.json") if args.reuse else

@@ -15,6 +15,7 @@ from markdown_it import MarkdownIt
 
 import parbench
 from conftest import ROOT, SWEEP_TIMEOUT, needs_a_sweep, run_cli
+from parbench.analysis import DEFAULT_ALPHA
 from parbench.analysis.compare import CellChange, compare_runs, ratio_ci, smallest_p
 from parbench.cli import build_parser
 from parbench.commands import compare
@@ -350,9 +351,12 @@ def test_paired_compare_flags_a_strategy_made_2x_slower_and_nothing_else(tmp_pat
 
 
 def test_paired_compare_flags_nothing_but_the_slowed_strategy_at_1_3x(tmp_path: Path) -> None:
-    """At x1.3 the gate flags only pool-map's cells, each regressed, and at least half of them: the others' own
-    pair-to-pair noise on this VM (a 4 ms loop differs by up to 15% from the run beside it) hides 1.3x from the
-    adjusted test (README: Reports and compare)."""
+    """At x1.3 the gate flags at least 7 of pool-map's 8 cells, and nothing else. Alone, a cell's pairs cannot show
+    1.3x through pool-map's own jitter at every point (array-sum 1e4 x2: p 0.09); its eight cells judged together
+    (analysis.strategywide) can, and each cell beyond the factor is flagged with them."""
     pool, flagged = _slowed(tmp_path, 1.3)
     assert all(json.loads(c.key)["strategy"] == "pool-map" and c.verdict == "regressed" for c in flagged)
-    assert sum(c.verdict == "regressed" for c in pool) >= 4, [(c.label, c.q_value) for c in pool]
+    assert sum(c.verdict == "regressed" for c in pool) >= 7, [(c.label, c.q_value) for c in pool]
+    alone = [c for c in pool if c.verdict == "regressed" and not c.together]
+    assert all(c.q_value < DEFAULT_ALPHA for c in alone)
+    assert all("pool-map fork chunksize=0: 8 of its 8 cells slower" in c.reason for c in pool if c.together)

@@ -37,7 +37,9 @@ import pandas as pd
 from scipy import stats
 
 from parbench.analysis import DEFAULT_ALPHA, DEFAULT_FACTOR
+from parbench.analysis.scaling import series_of
 from parbench.analysis.stats import BOOTSTRAP_RESAMPLES, MIN_CLEAN_PAIRS, disturbed
+from parbench.analysis.strategywide import Judged, SeriesChange, series_changes
 from parbench.results.schema import Cell, worst
 
 Verdict = Literal["regressed", "improved", "unchanged", "not compared"]
@@ -66,6 +68,11 @@ class CellChange:
     relative: float = math.nan  # ratio / the run-wide drift: what the verdict judges
     q_value: float = math.nan  # p_value adjusted for the number of cells compared (Benjamini-Hochberg)
     paired: bool = False  # ratio, CI and p judge the time relative to the paired reference, not raw time
+    together: bool = False  # flagged with its strategy's cells (analysis.strategywide), not by its own q
+
+    def verdict_text(self) -> str:
+        """The verdict as tables show it: 'regressed (with its strategy)' for a cell flagged with its series."""
+        return f"{self.verdict} (with its strategy)" if self.together else self.verdict
 
     def ratio_text(self) -> str:
         """'1.500 (1.478-1.521)': the ratio and its 95% CI; '-' for a cell without one (a status change)."""
@@ -85,6 +92,7 @@ class Comparison:
     only_new: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
     drift: float = 1.0  # median new/base ratio over the common OK cells; 1.0 when not measured (absolute)
+    series: tuple[SeriesChange, ...] = ()  # strategies whose cells moved together (analysis.strategywide)
 
     def with_verdict(self, verdict: Verdict) -> list[CellChange]:
         return [c for c in self.cells if c.verdict == verdict]
@@ -269,11 +277,38 @@ def compare_runs(base: pd.DataFrame, new: pd.DataFrame, factor: float = DEFAULT_
     changes = [_judged(k, judged[k], (base_times[k], new_times[k]), factor, alpha, q[k], p[k]) if k in timed
                else _disturbed_change(k, shaken[k]) if k in shaken
                else _status_change(k, base_status[k], new_status[k]) for k in common]
-    notes = _paired_notes(sum(k in both for k in timed), len(timed), len(shaken))
+    moved = series_changes([Judged(c.key, series_of(c.key), c.ratio, *judged[c.key][:2]) for c in changes
+                            if c.paired and not math.isnan(c.ratio)], factor, alpha)
+    changes = _with_series(changes, moved, factor)
+    notes = _paired_notes(sum(k in both for k in timed), len(timed), len(shaken)) + _series_notes(moved)
     notes += _drift_notes(drift, len(timed), absolute) + _notes(changes, alpha)
     return Comparison(_run_id(base), _run_id(new), factor, alpha, tuple(changes),
                       tuple(_label(k) for k in base_status if k not in new_status),
-                      tuple(_label(k) for k in new_status if k not in base_status), notes, drift)
+                      tuple(_label(k) for k in new_status if k not in base_status), notes, drift, tuple(moved))
+
+
+def _with_series(changes: list[CellChange], moved: list[SeriesChange], factor: float) -> list[CellChange]:
+    """Each unflagged cell of a series that moved, beyond the factor the same way, flagged with it."""
+    ways = {m.series: m for m in moved}
+    flagged = []
+    for c in changes:
+        m = ways.get(series_of(c.key)) if c.verdict == "unchanged" and c.paired else None
+        beyond = m is not None and (c.relative > factor if m.way == "regressed" else c.relative < 1 / factor)
+        flagged.append(replace(c, verdict=m.way, together=True, reason=m.text(series_label(m.series)))
+                       if m is not None and beyond else c)
+    return flagged
+
+
+def series_label(series: str) -> str:
+    """'pool-map fork chunksize=0': a series (scaling.series_of) as the cells' labels name it, without workers."""
+    strategy, method, options, *where = json.loads(series)
+    return " ".join([strategy, *([method] if method else []), *(f"{k}={v}" for k, v in sorted(options.items())),
+                     *(f"{k}={v}" for w in where for k, v in w.items())])
+
+
+def _series_notes(moved: list[SeriesChange]) -> tuple[str, ...]:
+    return tuple(f"moved together: {m.text(series_label(m.series))}; its cells beyond the factor are flagged with "
+                 "it, whatever their own q (analysis.strategywide)" for m in moved)
 
 
 def _judged(key: str, judged: tuple[np.ndarray, np.ndarray, float], raw: tuple[np.ndarray, np.ndarray],

@@ -96,7 +96,7 @@ def _row(c: CellChange) -> list[str]:
 
     from parbench.units import fmt_duration
 
-    verdict = f"[{COLOURS.get(c.verdict, 'white')}]{c.verdict}[/]"
+    verdict = f"[{COLOURS.get(c.verdict, 'white')}]{c.verdict_text()}[/]"
     if math.isnan(c.ratio):
         return [escape(c.label), verdict, "-", "-", "-", "-", "-", "-", c.reason]
     return [escape(c.label), verdict, f"{c.ratio:.3f}", f"{c.ci_low:.3f}-{c.ci_high:.3f}", f"{c.relative:.3f}",

@@ -251,7 +251,7 @@ def cells_table(summary: pd.DataFrame, flagged: tuple[FlaggedCell, ...]) -> Tabl
 
 
 def comparison_table(comparison: Comparison, changes: list[CellChange]) -> Table:
-    rows = [[c.label, c.verdict, c.ratio_text(), f"{c.relative:.3f}" if pd.notna(c.relative) else "-",
+    rows = [[c.label, c.verdict_text(), c.ratio_text(), f"{c.relative:.3f}" if pd.notna(c.relative) else "-",
              duration(c.base_median_ns), duration(c.new_median_ns),
              f"{c.p_value:.2g} ({c.q_value:.2g})" if pd.notna(c.p_value) else "-", c.reason] for c in changes]
     classes = [["", "bad" if c.verdict == "regressed" else "good" if c.verdict == "improved" else "", *([""] * 6)]

@@ -85,7 +85,7 @@ def comparison_section(comparison: Comparison, every: bool = False,
     limit = len(flagged) if limit is None else limit
     if flagged:
         yield from table(["cell", "verdict", "ratio (95% CI)", "vs drift", "base", "new", "p (q)"],
-                         [[c.label, c.verdict, c.ratio_text(),
+                         [[c.label, c.verdict_text(), c.ratio_text(),
                            f"{c.relative:.3f}" if pd.notna(c.relative) else "-", fmt_duration(c.base_median_ns),
                            fmt_duration(c.new_median_ns),
                            f"{c.p_value:.2g} ({c.q_value:.2g})" if pd.notna(c.p_value) else c.reason]

@@ -21,6 +21,8 @@ from parbench.analysis.scaling import (
     fit_amdahl,
     fits,
     karp_flatt,
+    lead_low,
+    leader,
     speedup,
     throughput,
 )
@@ -197,3 +199,27 @@ def test_a_larger_size_that_failed_is_not_beaten() -> None:
     assert pd.isna(found["crossover"].iloc[0])
     sizes = found["sizes"].iloc[0]
     assert sizes[1000] == 2.0 and sizes[10_000] == 2.0 and math.isnan(sizes[100_000])
+
+
+def _point(*cells: tuple[str, float, float, float]) -> pd.DataFrame:
+    """One workload point: sequential and (strategy, speedup, CI low, CI high) cells at 2 workers."""
+    rows = [{"strategy": "sequential", "workers": 1, "status": "OK", "median_ns": 1e6, "speedup": 1.0,
+             "speedup_low": 1.0, "speedup_high": 1.0, "series": "sequential", "label": "sequential"}]
+    rows += [{"strategy": name, "workers": 2, "status": "OK", "median_ns": 1e6 / s, "speedup": s, "speedup_low": low,
+              "speedup_high": high, "series": name, "label": name} for name, s, low, high in cells]
+    return pd.DataFrame(rows)
+
+
+def test_a_winner_leads_by_the_margin_at_the_low_end_of_its_leads_ci() -> None:
+    """thread-pool 1.86x (1.82-1.87) over threads 1.65x (1.59-1.71), as measured at delayed-square 4 x2: a 12.7%
+    lead whose CI reaches down to 8.5%, "none clearly"; over a rival at 1.40x (1.36-1.44) it wins."""
+    close = _point(("thread-pool", 1.86, 1.82, 1.87), ("threads", 1.65, 1.59, 1.71))
+    assert lead_low(close.iloc[1], close.iloc[2]) == pytest.approx(1.085, abs=0.002)
+    assert leader(close).name() == "none clearly"
+    clear = _point(("thread-pool", 1.86, 1.82, 1.87), ("pool-map", 1.40, 1.36, 1.44))
+    assert leader(clear).name() == "thread-pool x2"
+
+
+def test_a_parallel_cell_beats_sequential_only_by_the_margin_at_its_cis_low_end() -> None:
+    assert leader(_point(("pool-map", 1.15, 1.08, 1.22))).name() == "sequential"  # 1.15x, but maybe 1.08x
+    assert leader(_point(("pool-map", 1.15, 1.11, 1.22))).name() == "pool-map x2"

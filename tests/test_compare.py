@@ -192,6 +192,27 @@ def test_another_schema_version_is_bad_input(runs: tuple[Path, Path, Path, float
     assert result.err.count("\n") == 1 and "schema_version 99" in result.err
 
 
+def _paired(walls: Sequence[float], disturbed: int) -> Record:
+    """A paired cell on one CPU: its first `disturbed` repeats had others take half of the CPU (foreign_ns)."""
+    cell = Cell("delayed-square", {"size": 4, "delay": 0.005}, "threads", 1)
+    samples = tuple(Sample(i, int(w), int(w), {}, 30, True, foreign_ns=int(w / 2) if i < disturbed else 0,
+                           first=False) for i, w in enumerate(walls))
+    reference = tuple(Sample(i, 20_000_000, 20_000_000, {}, 30, True, foreign_ns=0, first=True)
+                      for i in range(len(walls)))
+    return Record(cell, "OK", 30, samples, cpus=(0,), family="threads", reference=reference)
+
+
+def test_a_cell_whose_pairs_were_mostly_disturbed_is_not_compared() -> None:
+    """7 of 14 pairs spared by other tenants are judged (a 1.5x slowdown regresses); 5 of 14 are the lucky ones,
+    not a sample: not compared, with the reason."""
+    base = frame("a", [_paired(_walls(n=14), 0)])
+    half = compare_runs(base, frame("b", [_paired(_walls(1.5, n=14, seed=1), 7)])).cells[0]
+    assert half.verdict == "regressed" and half.paired and half.new_n == 7
+    most = compare_runs(base, frame("b", [_paired(_walls(1.5, n=14, seed=1), 9)])).cells[0]
+    assert most.verdict == "not compared"
+    assert most.reason == "fewer than half of its pairs (or 3) undisturbed by other tenants in new"
+
+
 def test_a_path_that_is_not_a_run_is_bad_input(tmp_path: Path) -> None:
     """compare with a folder holding no records.jsonl: one line, exit 2."""
     result = run_cli(["compare", str(tmp_path), str(tmp_path)])

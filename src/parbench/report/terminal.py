@@ -91,8 +91,8 @@ def speedup_table(summary: pd.DataFrame) -> Table:
 
 def best_table(summary: pd.DataFrame) -> Table:
     """For each point: the leader by paired speedup with its 95% CI, or "none clearly" with the two closest."""
-    table = Table(title="Best strategy per workload point (paired speedup; a winner's 95% CI is above sequential's "
-                        "and every other strategy's, its lead 10% or more at the low end of the lead's CI)", title_justify="left")
+    table = Table(title="Best strategy per workload point (paired speedup; a winner's 95% CI is above every other "
+                        "strategy's, its lead 10% or more at the low end of the lead's CI)", title_justify="left")
     for column in ("workload point", "best", "speedup (95% CI)", "median", "sequential"):
         table.add_column(column, justify="left" if column in ("workload point", "best") else "right")
     points = summary["key"].map(point_of)

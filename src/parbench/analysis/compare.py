@@ -23,6 +23,10 @@ while a strategy that really got slower still moves. Pairs disturbed by other te
 left with too few is not compared. Cells without a reference (sequential itself, runs of schema 1) are judged
 on their times paced by the canary of their visit (runner.canary: how fast the machine ran then), relative to
 the drift, as above. `paired=False` (`--raw`) judges every cell on raw times.
+
+Then the paired cells' strategies as wholes (analysis.strategywide): a strategy whose cells moved together
+beyond the factor has each of its cells beyond the factor flagged with it (`together`), even where that cell's
+own pairs were too few to show it alone.
 """
 
 from __future__ import annotations
@@ -280,9 +284,7 @@ def compare_runs(base: pd.DataFrame, new: pd.DataFrame, factor: float = DEFAULT_
     changes = [_judged(k, judged[k], (base_times[k], new_times[k]), factor, alpha, q[k], p[k]) if k in timed
                else _disturbed_change(k, shaken[k]) if k in shaken
                else _status_change(k, base_status[k], new_status[k]) for k in common]
-    moved = series_changes([Judged(c.key, series_of(c.key), c.ratio, *judged[c.key][:2]) for c in changes
-                            if c.paired and not math.isnan(c.ratio)], factor, alpha)
-    changes = _with_series(changes, moved, factor)
+    changes, moved = _with_series(changes, judged, factor, alpha)
     notes = _paired_notes(sum(k in both for k in timed), len(timed), len(shaken)) + _series_notes(moved)
     notes += _drift_notes(drift, len(timed), absolute) + _notes(changes, alpha)
     return Comparison(_run_id(base), _run_id(new), factor, alpha, tuple(changes),
@@ -290,8 +292,12 @@ def compare_runs(base: pd.DataFrame, new: pd.DataFrame, factor: float = DEFAULT_
                       tuple(_label(k) for k in new_status if k not in base_status), notes, drift, tuple(moved))
 
 
-def _with_series(changes: list[CellChange], moved: list[SeriesChange], factor: float) -> list[CellChange]:
-    """Each unflagged cell of a series that moved, beyond the factor the same way, flagged with it."""
+def _with_series(changes: list[CellChange], judged: dict[str, tuple[np.ndarray, np.ndarray, float]], factor: float,
+                 alpha: float) -> tuple[list[CellChange], list[SeriesChange]]:
+    """The paired cells' series judged as wholes (analysis.strategywide), and each unflagged cell of a series that
+    moved, beyond the factor the same way, flagged with it."""
+    moved = series_changes([Judged(c.key, series_of(c.key), c.ratio, *judged[c.key][:2]) for c in changes
+                            if c.paired and not math.isnan(c.ratio)], factor, alpha)
     ways = {m.series: m for m in moved}
     flagged = []
     for c in changes:
@@ -299,7 +305,7 @@ def _with_series(changes: list[CellChange], moved: list[SeriesChange], factor: f
         beyond = m is not None and (c.relative > factor if m.way == "regressed" else c.relative < 1 / factor)
         flagged.append(replace(c, verdict=m.way, together=True, reason=m.text(series_label(m.series)))
                        if m is not None and beyond else c)
-    return flagged
+    return flagged, moved
 
 
 def series_label(series: str) -> str:

@@ -333,14 +333,17 @@ def _ahead(best: pd.Series, rival: pd.Series | None, high: float) -> bool:
 def lead_low(best: pd.Series, rival: pd.Series | None) -> float:
     """The low end of the 95% CI of best's speedup / rival's (None: sequential, whose speedup is 1 by definition,
     the pairing already in best's CI). Two cells are separate probes: their CIs' half-widths, taken on the log
-    scale, add in quadrature."""
+    scale, add in quadrature. NaN where a CI is missing: no lead is proven then."""
+    def log(row: pd.Series, column: str) -> float:
+        value = pd.to_numeric(row[column], errors="coerce")
+        return math.log(value) if pd.notna(value) and value > 0 else math.nan
+
     def half(row: pd.Series) -> float:
-        return (math.log(row["speedup_high"]) - math.log(row["speedup_low"])) / 2
+        return (log(row, "speedup_high") - log(row, "speedup_low")) / 2
 
     if rival is None:
         return float(best["speedup_low"])
-    lead = math.log(best["speedup"]) - math.log(rival["speedup"])
-    return math.exp(lead - math.hypot(half(best), half(rival)))
+    return math.exp(log(best, "speedup") - log(rival, "speedup") - math.hypot(half(best), half(rival)))
 
 
 def leader(rows: pd.DataFrame) -> Leader:

@@ -14,6 +14,7 @@ In both, everything the strategy or its workers print goes to stderr, never into
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -144,6 +145,11 @@ def serve() -> int:
     for name in LOCAL:
         with contextlib.suppress(UserError):
             registry.get_strategy(name)
+    # Everything loaded so far lives as long as the server: frozen, the collector never walks it again, neither
+    # here nor in a forked probe, whose first gc.collect() would otherwise touch (and copy, page by page) the
+    # whole inherited heap before its cell may start.
+    gc.collect()
+    gc.freeze()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver owns Ctrl-C and stops each probe itself
     _reply({"ready": True})

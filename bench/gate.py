@@ -41,7 +41,8 @@ import numpy as np
 from pytest_benchmark.utils import get_machine_id as _pytest_benchmark_id
 
 from machine import cpu_model, machine_id
-from parbench.analysis.compare import adjusted, mann_whitney_p
+from parbench.analysis.compare import mann_whitney_p
+from parbench.analysis.stats import adjusted
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLD_ENV = "PARBENCH_BENCH_THRESHOLD"

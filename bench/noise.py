@@ -31,7 +31,8 @@ import numpy as np
 
 import gate
 from machine import machine_id
-from parbench.analysis.compare import adjusted, mann_whitney_p
+from parbench.analysis.compare import mann_whitney_p
+from parbench.analysis.stats import adjusted
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTORS = tuple(round(1 + 0.05 * i, 2) for i in range(1, 11))  # 1.05 .. 1.50

@@ -260,7 +260,7 @@ def test_too_few_cells_for_a_drift_are_judged_raw() -> None:
 
 def test_q_values_adjust_for_how_many_cells_are_compared() -> None:
     """Benjamini-Hochberg: never below the raw p-values, equal to them for a single cell."""
-    from parbench.analysis.compare import adjusted
+    from parbench.analysis.stats import adjusted
 
     raw = [0.009, 0.2, 0.5, 4e-5]
     q = adjusted(raw)

@@ -42,7 +42,7 @@ from scipy import stats
 
 from parbench.analysis import DEFAULT_ALPHA, DEFAULT_FACTOR
 from parbench.analysis.scaling import series_of
-from parbench.analysis.stats import BOOTSTRAP_RESAMPLES, MIN_CLEAN_PAIRS, disturbed
+from parbench.analysis.stats import BOOTSTRAP_RESAMPLES, MIN_CLEAN_PAIRS, adjusted, disturbed
 from parbench.analysis.strategywide import Judged, SeriesChange, series_changes
 from parbench.results.schema import Cell, worst
 
@@ -219,13 +219,6 @@ def compare_cell(key: str, base: np.ndarray, new: np.ndarray, factor: float, alp
     q = p if q is None else q
     return CellChange(key, _label(key), "OK", "OK", base_median, new_median, ratio, low, high, p, len(base),
                       len(new), _judge(ratio / drift, q, factor, alpha), relative=ratio / drift, q_value=q)
-
-
-def adjusted(p_values: list[float]) -> list[float]:
-    """Benjamini-Hochberg q-values: the false discovery rate among cells flagged at each p."""
-    if len(p_values) < 2:
-        return list(p_values)
-    return [float(q) for q in stats.false_discovery_control(np.array(p_values), method="bh")]
 
 
 def run_drift(base: dict[str, np.ndarray], new: dict[str, np.ndarray], keys: list[str]) -> float:

@@ -46,6 +46,13 @@ BOOTSTRAP_RESAMPLES = 2000
 MIN_CLEAN_PAIRS = 3
 
 
+def adjusted(p_values: list[float]) -> list[float]:
+    """Benjamini-Hochberg q-values: the false discovery rate among cells (or benchmarks, series) flagged at each p."""
+    if len(p_values) < 2:
+        return list(p_values)
+    return [float(q) for q in stats.false_discovery_control(np.array(p_values), method="bh")]
+
+
 def median_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     """Percentile-bootstrap confidence interval of the median (seeded: summaries are reproducible)."""
     if len(values) < 2 or np.all(values == values[0]):

@@ -27,6 +27,8 @@ from typing import Literal
 import numpy as np
 from scipy import stats
 
+from parbench.analysis.stats import adjusted
+
 COVERAGE = 0.90
 
 
@@ -94,10 +96,8 @@ def series_changes(cells: Sequence[Judged], factor: float, alpha: float) -> list
             continue
         middle = float(np.median(ratios))
         found.append((series, group, middle, ci, combined_p(group, middle >= 1)))
-    if not found:
-        return []
-    q = stats.false_discovery_control([f[-1] for f in found], method="bh") if len(found) > 1 else [found[0][-1]]
-    return [_moved(series, group, middle, ci, float(qq), factor)
+    q = adjusted([f[-1] for f in found])
+    return [_moved(series, group, middle, ci, qq, factor)
             for (series, group, middle, ci, _), qq in zip(found, q, strict=True)
             if qq < alpha and (ci[0] > factor or ci[1] < 1 / factor)]
 
